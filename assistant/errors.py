@@ -1,0 +1,89 @@
+"""Typed errors of the Hearth core.
+
+Every failure a user can cause or meet is one of these. Surfaces map them once at their boundary (a CLI line and exit
+code, an OpenAI error envelope, a Wyoming error event); nothing below a surface formats messages for a person.
+"""
+
+from __future__ import annotations
+
+
+class HearthError(Exception):
+    """Base of every Hearth error. `code` is a stable machine-readable identifier."""
+
+    code = "hearth_error"
+    #: HTTP status a server boundary should use for this error.
+    http_status = 500
+    #: Process exit code a CLI boundary should use for this error.
+    exit_code = 1
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class ConfigError(HearthError):
+    """Settings or a config file are invalid."""
+
+    code = "invalid_config"
+    http_status = 500
+    exit_code = 2
+
+
+class InvalidRequestError(HearthError):
+    """A request asks for something malformed or unsupported (names the parameter)."""
+
+    code = "invalid_request"
+    http_status = 400
+    exit_code = 2
+
+
+class ModelNotFoundError(HearthError):
+    """A model id is unknown, or known but not downloaded into the store."""
+
+    code = "model_not_found"
+    http_status = 404
+    exit_code = 3
+
+
+class ModelFormatError(HearthError):
+    """A model file is missing, not GGUF, truncated or otherwise unusable."""
+
+    code = "model_format_error"
+    http_status = 500
+    exit_code = 3
+
+
+class DownloadError(HearthError):
+    """A model could not be fetched (offline, hub error, package index error)."""
+
+    code = "download_failed"
+    http_status = 502
+    exit_code = 4
+
+
+class ChecksumMismatchError(DownloadError):
+    """A downloaded or stored file does not have the catalog's SHA-256."""
+
+    code = "checksum_mismatch"
+
+
+class ContextOverflowError(HearthError):
+    """The prompt plus the reserved reply does not fit the model's context window."""
+
+    code = "context_length_exceeded"
+    http_status = 400
+    exit_code = 5
+
+    def __init__(self, message: str, *, prompt_tokens: int, limit: int) -> None:
+        super().__init__(message, param="messages")
+        self.prompt_tokens = prompt_tokens
+        self.limit = limit
+
+
+class EngineError(HearthError):
+    """The inference engine failed to load a model or to decode."""
+
+    code = "engine_error"
+    http_status = 500
+    exit_code = 6
