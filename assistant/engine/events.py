@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 FinishReason = Literal["stop", "length", "cancelled"]
 
@@ -111,8 +111,8 @@ class RouteDecision:
     """Reason codes, e.g. `context_overflow`, `low_confidence`, `explicit`, `local_failure`, `cloud_unavailable`."""
     signals: dict[str, float] = field(default_factory=dict)
     """Signal values the decision was based on."""
-    dropped_messages: int = 0
-    """Messages the context policy dropped to make the prompt fit."""
+    budget: Any = None
+    """The `assistant.budget.BudgetResult` of the prompt (what the context policy dropped), when one applied."""
 
 
 EngineEvent = Union[TokenEvent, TextDelta, Finish]
