@@ -27,3 +27,14 @@ def default_model_path(model_home: Path) -> Path:
     store = open_store(load_settings(home=model_home))
     stored = store.get(DEFAULT_MODEL) or store.pull(DEFAULT_MODEL)
     return stored.path
+
+
+@pytest.fixture(scope="session")
+def engine(default_model_path: Path):
+    """One loaded engine on the real default model for the whole test session (n_ctx 2048, 2 threads)."""
+    from assistant.runtime import load_engine
+
+    settings = load_settings(model=str(default_model_path), engine={"n_ctx": 2048, "n_threads": 2})
+    eng = load_engine(settings)
+    yield eng
+    eng.close()
