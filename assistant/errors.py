@@ -87,3 +87,63 @@ class EngineError(HearthError):
     code = "engine_error"
     http_status = 500
     exit_code = 6
+
+
+class UnsupportedModelError(ModelFormatError):
+    """A source model uses an architecture, tokenizer or feature the converter does not handle (names the
+    supported ones)."""
+
+    code = "unsupported_model"
+
+
+class QuantizeError(HearthError):
+    """Building a quantized model failed (converter, importance matrix, quantizer, evaluation or disk space)."""
+
+    code = "quantize_failed"
+    http_status = 500
+    exit_code = 7
+
+
+class AudioError(HearthError):
+    """Audio input or output is unusable: an unreadable or unsupported WAV file, a malformed PCM stream."""
+
+    code = "audio_error"
+    http_status = 400
+    exit_code = 8
+
+
+class AudioDeviceError(AudioError):
+    """No usable microphone or speaker (no PortAudio library, no device, or the device refused to open)."""
+
+    code = "audio_device_unavailable"
+    http_status = 503
+
+
+class SpeechToolError(HearthError):
+    """A speech component (wake word, VAD, speech-to-text, text-to-speech) is missing or failed."""
+
+    code = "speech_tool_error"
+    http_status = 500
+    exit_code = 8
+
+
+class HomeControlError(HearthError):
+    """A home-automation backend (e.g. Home Assistant's REST API) refused, failed or timed out."""
+
+    code = "home_control_failed"
+    http_status = 502
+    exit_code = 9
+
+
+class CloudError(HearthError):
+    """The cloud endpoint did not answer usefully: unreachable, past the deadline, erroring, a malformed reply, or
+    its circuit breaker is open. `cause` is a short machine-readable reason (`connect`, `timeout`, `http_503`,
+    `malformed`, `breaker_open`, ...)."""
+
+    code = "cloud_unavailable"
+    http_status = 503
+    exit_code = 10
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause

@@ -16,6 +16,7 @@ from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, Setting
                                TomlConfigSettingsSource)
 
 from .engine.sampling import SamplingParams
+from .escalation.defaults import shipped_threshold
 from .errors import ConfigError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -69,15 +70,123 @@ class CloudSettings(_Group):
     connect_timeout_s: float = Field(3.0, gt=0, description="TCP/TLS connect timeout.")
     read_timeout_s: float = Field(30.0, gt=0, description="Timeout between bytes of a response.")
     retries: int = Field(2, ge=0, description="Retries on 429/5xx/connection errors (with backoff).")
-    deadline_s: float = Field(20.0, gt=0, description="Whole-request deadline; past it the local answer is used.")
+    deadline_s: float = Field(20.0, gt=0, description="Deadline for the cloud to start answering (retries "
+                              "included); past it the local answer is used, marked degraded.")
+    backoff_s: float = Field(0.25, ge=0, description="First retry's backoff; it doubles per retry (a Retry-After "
+                             "header can lengthen it, up to 8 s).")
+    breaker_failures: int = Field(3, ge=1, description="Failed cloud requests within `breaker_window_s` that open "
+                                  "the circuit breaker (the cloud is then skipped).")
+    breaker_window_s: float = Field(60.0, gt=0, description="Window in which failures are counted.")
+    breaker_cooldown_s: float = Field(30.0, gt=0, description="How long an open breaker waits before one probe "
+                                      "request may try the cloud again.")
+    aliases: tuple[str, ...] = Field(("cloud",), description="Model names that ask for the cloud explicitly "
+                                     "(the cloud `model` name does too).")
 
 
 class EscalationSettings(_Group):
     """When the Assistant leaves the device."""
 
     enabled: bool = Field(True, description="Escalate on triggers when a cloud is configured.")
-    threshold: float = Field(0.5, description="Combined low-confidence score above which to escalate.")
+    threshold: float = Field(default_factory=shipped_threshold, ge=0.0, le=1.0, description="Combined "
+                             "low-confidence score (P(wrong), calibrated) above which to escalate; default: the "
+                             "shipped calibration's.")
     decision_window: int = Field(8, ge=1, description="Tokens buffered in a stream before deciding.")
+    calibration: Path | None = Field(None, description="Calibration JSON from `hearth calibrate --out` (weights of "
+                                     "the combined score); default: the one shipped for the default model.")
+    redact_terms: tuple[str, ...] = Field((), description="Words or phrases privacy mode `redact` always replaces "
+                                          "with placeholders.")
+    audit: bool = Field(True, description="Append one JSON line per request to $HEARTH_HOME/audit.jsonl (no "
+                        "prompt text unless `log_prompts`).")
+
+
+class QuantizeSettings(_Group):
+    """Building quantized GGUF models from Hugging Face checkpoints (`hearth quantize`)."""
+
+    default_preset: Literal["Q4_K_M", "Q4_K_S", "Q4_0", "IQ4_XS", "Q5_K_M", "Q8_0"] = Field(
+        "Q4_K_M", description="Quantization preset used when `--preset` is not given.")
+    threads: int | None = Field(None, ge=1, description="CPU threads for converting, calibrating, quantizing and "
+                                "evaluating; default: all cores.")
+    outtype: Literal["f16", "bf16", "f32"] = Field("f16", description="Element type of the unquantized "
+                                                   "intermediate GGUF (2-D weights; 1-D tensors are always F32).")
+    imatrix: bool = Field(True, description="Compute an importance matrix from calibration text and pass it to "
+                          "the quantizer (IQ4_XS requires it).")
+    calibration_bytes: int = Field(240_000, ge=1_000, description="Bytes of calibration text used for the "
+                                   "importance matrix (from the start of the calibration text).")
+    eval_bytes: int = Field(120_000, ge=0, description="Bytes of held-out text for perplexity and KL divergence; "
+                            "0 skips the evaluation.")
+    ctx: int = Field(512, ge=32, description="Tokens per chunk for calibration and evaluation.")
+    keep_f16: bool = Field(False, description="Keep the unquantized intermediate GGUF next to the output.")
+    add_to_store: bool = Field(True, description="Register the build in the model store so `--model` can use it.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) when SOURCE is a repo id.")
+
+
+WakeWord = Literal["okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy"]
+
+
+class VoiceSettings(_Group):
+    """The offline voice pipeline (`hearth voice`, `hearth wyoming`): wake word, VAD, speech-to-text, replies, TTS."""
+
+    home_file: Path | None = Field(None, description="Home description TOML (rooms, devices, capabilities); "
+                                   "default: the example home shipped with Hearth.")
+    wake_words: tuple[WakeWord, ...] = Field(("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa", "hey_rhasspy"),
+                                             description="Built-in openWakeWord models to listen for.")
+    wake_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Wake-word probability that counts as a "
+                                  "detection.")
+    wake_refractory_s: float = Field(2.0, ge=0.0, description="Seconds after a detection during which the same "
+                                     "wake word is not reported again.")
+    wake_mode: Literal["required", "optional", "off"] = Field(
+        "optional", description="`required`: only speech after a wake word is a command; `optional`: without a "
+        "wake word in a finite input, its first utterance is the command (a live microphone always needs one); "
+        "`off`: the first utterance is the command.")
+    vad_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Silero speech probability above which a "
+                                 "32 ms frame counts as speech.")
+    trailing_silence_s: float = Field(0.5, ge=0.1, le=5.0, description="Silence after speech that ends an "
+                                      "utterance (end-of-speech detection delay).")
+    listen_timeout_s: float = Field(8.0, gt=0.0, description="After a wake word, give up if no speech starts "
+                                    "within this many seconds of audio.")
+    max_utterance_s: float = Field(15.0, gt=0.0, description="An utterance longer than this is cut and "
+                                   "recognised as it is.")
+    asr_engine: Literal["pocketsphinx"] = Field("pocketsphinx", description="Speech-to-text engine.")
+    asr_open_fallback: bool = Field(True, description="Decode utterances outside the home grammar with the "
+                                    "open-vocabulary language model (otherwise they yield no transcript).")
+    asr_reject_margin: float = Field(8.0, description="A grammar transcript is kept only if its pocketsphinx path "
+                                     "score beats open-vocabulary decoding by this much per 10 ms frame (rejects "
+                                     "speech forced into a command; needs asr_open_fallback).")
+    tts_engine: Literal["espeak-ng"] = Field("espeak-ng", description="Text-to-speech engine.")
+    tts_voice: str = Field("en-us", description="espeak-ng voice name.")
+    tts_speed: int = Field(175, ge=80, le=450, description="Speaking rate in words per minute.")
+    tts_timeout_s: float = Field(10.0, gt=0.0, description="Deadline for synthesising one sentence.")
+    max_tokens: int = Field(64, ge=1, description="Most tokens of a spoken assistant reply (short replies start "
+                            "speaking sooner).")
+    system_prompt: str = Field(
+        "You are Hearth, a voice assistant in a smart home. Answer in one or two short spoken sentences, "
+        "in plain words without lists or markdown.", description="System message for spoken replies.")
+    reply_timeout_s: float = Field(30.0, gt=0.0, description="Deadline for the assistant's whole spoken reply.")
+    executor: Literal["simulated", "homeassistant"] = Field(
+        "simulated", description="Who carries out commands: an in-memory simulated home, or Home Assistant's "
+        "REST API.")
+    ha_url: str | None = Field(None, description="Home Assistant base URL, e.g. `http://homeassistant.local:8123`.")
+    ha_token: SecretStr | None = Field(None, description="Home Assistant long-lived access token (never logged).")
+    ha_timeout_s: float = Field(5.0, gt=0.0, description="Timeout for one Home Assistant request.")
+    wyoming_uri: str = Field("tcp://127.0.0.1:10700", description="Where `hearth wyoming` listens: "
+                             "`tcp://HOST:PORT`, `unix://PATH` or `stdio://`.")
+    wyoming_stream_handled: bool = Field(True, description="Advertise and send streamed replies (`handled-start`, "
+                                         "`handled-chunk`, `handled-stop`) to `transcript` events.")
+    wyoming_stream_tts: bool = Field(True, description="Advertise and accept streaming synthesis "
+                                     "(`synthesize-start`/`-chunk`/`-stop`).")
+
+
+class DeviceSettings(_Group):
+    """Which device Hearth plans memory for, and how much of it to leave to others."""
+
+    profile: str = Field("auto", description="Device profile id (`hearth plan --all-devices` lists them), e.g. "
+                         "`orin-nano-8gb`, `l4`, `host-cpu`; `auto` detects the device.")
+    reserve_os_bytes: int | None = Field(None, ge=0, description="Memory kept for the OS and other processes "
+                                         "(unified-memory devices and host RAM); default: the profile's.")
+    host_bandwidth_gbs: float | None = Field(None, gt=0, description="Host memory bandwidth in GB/s; default: "
+                                             "measured once and cached under HEARTH_HOME.")
+    max_auto_ctx: int = Field(32768, ge=256, description="Largest context `n_ctx = auto` picks, however much "
+                              "memory there is.")
 
 
 class Settings(BaseSettings):
@@ -98,6 +207,9 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     cloud: CloudSettings = Field(default_factory=CloudSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    quantize: QuantizeSettings = Field(default_factory=QuantizeSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    device: DeviceSettings = Field(default_factory=DeviceSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -12,6 +12,9 @@ app = typer.Typer(name="hearth", help="Hearth: an on-device LLM assistant with s
 # Each module registers its commands on `app` through `register(app)`.
 COMMAND_MODULES = [
     "assistant.cli.models",
+    "assistant.cli.chat",
+    "assistant.cli.serve",
+    "assistant.cli.quantize",
 
 ]
 

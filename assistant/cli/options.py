@@ -86,7 +86,10 @@ def settings_command(*groups: str) -> Callable[[Callable[..., Any]], Callable[..
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         sig = inspect.signature(fn)
-        own = [p for p in sig.parameters.values() if p.name != "settings"]
+        # Modules use `from __future__ import annotations`; resolve the strings so Typer sees the Option metadata.
+        hints = typing.get_type_hints(fn, include_extras=True)
+        own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
+               if p.name != "settings"]
         config = inspect.Parameter("opt__config", inspect.Parameter.KEYWORD_ONLY, default=None,
                                    annotation=Annotated[Optional[Path], typer.Option(
                                        "--config", help="Settings TOML file (default: $HEARTH_HOME/config.toml).",

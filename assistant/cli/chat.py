@@ -1,0 +1,108 @@
+"""`hearth chat`: an interactive REPL, or a one-shot answer for scripts (`-p`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from ..assistant import Assistant, ChatRequest, Reply
+from ..engine.events import ChatMessage, Finish, RouteDecision, TextDelta, TokenEvent
+from ..runtime import build_assistant, open_store
+from ..session import Session
+from ..settings import Settings
+from .chat_repl import Repl
+from .common import cli_errors, err, print_json
+from .models import pull_with_progress
+from .options import settings_command
+
+
+def ensure_default_model(settings: Settings) -> None:
+    """First use of the default model pulls it (with a progress bar) instead of failing."""
+    store = open_store(settings)
+    if settings.model == store.catalog.default and store.get(settings.model) is None:
+        err.print(f"first run: downloading the default model {settings.model} …")
+        pull_with_progress(settings, settings.model)
+
+
+def read_prompt(prompt: str) -> str:
+    """`-p -` reads the prompt from stdin, strictly as UTF-8 (bad bytes are reported, not guessed at)."""
+    if prompt != "-":
+        return prompt
+    return sys.stdin.buffer.read().decode("utf-8")
+
+
+def one_shot(assistant: Assistant, settings: Settings, text: str, system: str | None, as_json: bool) -> None:
+    session = Session(system=system)
+    request = ChatRequest(messages=session.messages(text), params=settings.sampling)
+    if as_json:
+        print_json(reply_json(assistant.complete(request), assistant))
+        return
+    decision = None
+    for event in assistant.stream(request):
+        if isinstance(event, RouteDecision):
+            decision = event
+            note_route(event)
+        elif isinstance(event, TextDelta):
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, Finish) and decision is not None:
+            sys.stdout.write("\n")
+
+
+def note_route(decision: RouteDecision) -> None:
+    """Tell the user (on stderr) when an answer is not a plain local one."""
+    if decision.route != "local":
+        why = ", ".join(decision.reasons) or "no reason given"
+        err.print(f"[dim]\\[{decision.route}: {why}][/dim]")
+    budget = decision.budget
+    if budget is not None and budget.truncated:
+        err.print(f"[dim]\\[dropped {len(budget.dropped)} old message(s) to fit the {budget.n_ctx}-token "
+                  "context][/dim]")
+
+
+def logprob_summary(tokens: list[TokenEvent]) -> dict:
+    if not tokens:
+        return {"n": 0, "mean": None, "min": None, "mean_entropy": None}
+    lps = [t.logprob for t in tokens]
+    ents = [t.entropy for t in tokens if t.entropy is not None]
+    return {"n": len(lps), "mean": sum(lps) / len(lps), "min": min(lps),
+            "mean_entropy": sum(ents) / len(ents) if ents else None}
+
+
+def reply_json(reply: Reply, assistant: Assistant) -> dict:
+    usage, timings = reply.finish.usage, reply.finish.timings
+    return {
+        "text": reply.text, "model": assistant.model_info.id, "finish_reason": reply.finish.reason,
+        "route": reply.decision.route, "route_reasons": list(reply.decision.reasons),
+        "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                  "total_tokens": usage.total_tokens, "cached_tokens": usage.cached_tokens},
+        "timings": {"ttft_s": timings.ttft_s, "prefill_s": timings.prefill_s, "decode_s": timings.decode_s,
+                    "decode_tok_s": timings.decode_tok_s(usage.completion_tokens)},
+        "logprobs": logprob_summary(reply.tokens),
+    }
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @cli_errors
+    @settings_command("model", "privacy", "engine", "sampling")
+    def chat(prompt: Annotated[Optional[str], typer.Option("-p", "--prompt", help="Ask one question and exit "
+                                                           "(`-` reads it from stdin).")] = None,
+             system: Annotated[Optional[str], typer.Option("--system", help="System prompt.")] = None,
+             as_json: Annotated[bool, typer.Option("--json", help="With -p: print one JSON object (text, usage, "
+                                                   "timings, logprobs).")] = False,
+             *, settings: Settings) -> None:
+        """Chat with the local model (pulls the default model on first use)."""
+        ensure_default_model(settings)
+        text = read_prompt(prompt) if prompt is not None else None
+        assistant = build_assistant(settings)
+        if text is not None:
+            one_shot(assistant, settings, text, system, as_json)
+            return
+        Repl(assistant, settings, Session(system=system, policy=settings.engine.context_policy,
+                                          reserve_tokens=settings.engine.reserve_tokens)).run()
+
+
+__all__ = ["ChatMessage", "register"]

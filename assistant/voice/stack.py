@@ -1,0 +1,104 @@
+"""Wiring: the voice components chosen in `VoiceSettings`, built once and shared by the CLI and the Wyoming
+server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..assistant import Assistant
+from ..errors import HearthError
+from ..settings import Settings
+from .asr import PocketsphinxRecognizer, SpeechRecognizer
+from .executors import IntentExecutor, SimulatedHome
+from .grammar import build_jsgf, vocabulary
+from .home import Home, load_home
+from .intents import IntentRecognizer
+from .responder import Responder
+from .tts import EspeakSynthesizer, Synthesizer
+from .vad import SileroVad, VoiceActivityDetector
+from .wake import OpenWakeWordDetector, WakeWordDetector
+
+
+class BackgroundAssistant:
+    """Loads the Assistant (and its model) in a thread at start-up, so commands never wait for it and the first
+    question waits at most for what is left of the load."""
+
+    def __init__(self, factory: Callable[[], Assistant]) -> None:
+        self._factory = factory
+        self._done = threading.Event()
+        self._value: Assistant | None = None
+        self._error: HearthError | None = None
+        threading.Thread(target=self._load, daemon=True, name="hearth-voice-load").start()
+
+    def _load(self) -> None:
+        try:
+            self._value = self._factory()
+        except HearthError as exc:
+            self._error = exc
+        except Exception as exc:  # reported to whoever asks, instead of dying silently in a thread
+            self._error = HearthError(f"loading the assistant failed: {exc.__class__.__name__}: {exc}")
+        finally:
+            self._done.set()
+
+    def __call__(self) -> Assistant:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+    def close(self) -> None:
+        if self._done.is_set() and self._value is not None:
+            self._value.engine.close()
+
+
+@dataclass
+class VoiceStack:
+    """Every component of the pipeline."""
+
+    settings: Settings
+    """The settings it was built from."""
+    home: Home
+    """The home description."""
+    wake: WakeWordDetector | None
+    """Wake-word detector (None when `wake_mode` is `off`)."""
+    vad: VoiceActivityDetector
+    """Voice activity detector."""
+    asr: SpeechRecognizer
+    """Speech-to-text with the home grammar."""
+    tts: Synthesizer
+    """Text-to-speech."""
+    intents: IntentRecognizer
+    """The local fast path."""
+    executor: IntentExecutor
+    """Carries out intents."""
+    responder: Responder
+    """Transcript -> spoken reply."""
+
+
+def build_executor(settings: Settings, home: Home) -> IntentExecutor:
+    v = settings.voice
+    if v.executor == "homeassistant":
+        from .homeassistant import HomeAssistantExecutor
+
+        token = v.ha_token.get_secret_value() if v.ha_token is not None else ""
+        return HomeAssistantExecutor(home, v.ha_url or "", token, timeout_s=v.ha_timeout_s)
+    return SimulatedHome(home)
+
+
+def build_stack(settings: Settings, assistant: Callable[[], Assistant] | None = None,
+                executor: IntentExecutor | None = None, with_wake: bool | None = None) -> VoiceStack:
+    """Build the components; `assistant` provides the Assistant for questions (None: questions get an apology)."""
+    v = settings.voice
+    home = load_home(v.home_file)
+    use_wake = (v.wake_mode != "off") if with_wake is None else with_wake
+    wake = OpenWakeWordDetector(v.wake_words, v.wake_threshold, v.wake_refractory_s) if use_wake else None
+    asr = PocketsphinxRecognizer(build_jsgf(home), vocabulary(home), open_fallback=v.asr_open_fallback,
+                                 reject_margin=v.asr_reject_margin)
+    tts = EspeakSynthesizer(v.tts_voice, v.tts_speed, v.tts_timeout_s)
+    intents = IntentRecognizer(home)
+    executor = executor if executor is not None else build_executor(settings, home)
+    responder = Responder(intents, executor, assistant, v, settings.sampling)
+    return VoiceStack(settings, home, wake, SileroVad(), asr, tts, intents, executor, responder)
