@@ -128,6 +128,11 @@ class LlamaCppEngine:
         self._n_batch = cparams.n_batch
         self._batch_tokens = (L.llama_token * self._n_batch)()
 
+    def reset(self) -> None:
+        """Forget the KV cache (the next request processes its whole prompt)."""
+        L.llama_memory_clear(L.llama_get_memory(self._ctx), True)
+        self._cached = []
+
     def close(self) -> None:
         if self._ctx:
             L.llama_free(self._ctx)

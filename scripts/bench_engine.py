@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Decode speed of Hearth's Engine against llama.cpp anchors, on the same model and machine, in one run.
+
+Each contender runs in its own subprocess (so peak RSS is its own):
+  engine      Hearth's LlamaCppEngine (sampling + per-token logprobs + entropy + stop handling)
+  highlevel   llama-cpp-python's `Llama.create_completion` (streaming)
+  lowlevel    a bare low-level loop: llama_decode + the same C sampler chain, nothing else
+  server      llama.cpp's C++ `llama-server` (only with --llama-server PATH)
+Prints a table with ratios against the chosen anchor and writes JSON.
+
+    python scripts/bench_engine.py [--model ID|PATH] [--tokens 128] [--runs 5] [--threads 2] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
+LONG_PROMPT = " ".join(["The history of lighthouses spans many centuries and coastlines."] * 40)
+
+
+def _model_path(model: str) -> str:
+    from assistant.runtime import open_store
+    from assistant.settings import load_settings
+
+    settings = load_settings(model=model)
+    store = open_store(settings)
+    if model == store.catalog.default and store.get(model) is None:
+        store.pull(model)
+    return str(store.resolve(model)[1])
+
+
+def _params(tokens: int, seed: int):
+    from assistant.engine.sampling import SamplingParams
+
+    return SamplingParams(max_tokens=tokens, seed=seed)
+
+
+# -- workers (run in a subprocess each) -----------------------------------------------------------------------------
+def work_engine(path: str, tokens: int, threads: int, runs: int) -> dict:
+    from assistant.engine import ChatMessage, Finish
+    from assistant.engine.llamacpp import LlamaCppEngine, LoadConfig
+
+    eng = LlamaCppEngine(Path(path), LoadConfig(n_ctx=2048, n_threads=threads))
+    rates, ttfts = [], []
+    for i in range(runs):
+        eng.reset()  # a cold prompt every time, like the other contenders
+        fin = [e for e in eng.generate([ChatMessage("user", PROMPT)], _params(tokens, i)) if isinstance(e, Finish)][0]
+        rates.append(fin.timings.decode_tok_s(fin.usage.completion_tokens))
+        ttfts.append(fin.timings.ttft_s)
+    eng.reset()
+    fin = [e for e in eng.generate(LONG_PROMPT, _params(1, 0)) if isinstance(e, Finish)][0]
+    prefill = fin.usage.prompt_tokens / fin.timings.prefill_s
+    return {"decode_tok_s": rates, "ttft_s": ttfts, "prefill_tok_s": prefill}
+
+
+def _no_extra_bufts() -> None:
+    # llama.cpp's AMX buffer type crashes on this project's CPUs (see assistant/engine/llamacpp.py); the anchors
+    # must run with the same model placement as the engine, so switch it off for them too.
+    import llama_cpp as L
+
+    original = L.llama_model_default_params
+
+    def patched():
+        p = original()
+        p.use_extra_bufts = False
+        return p
+
+    L.llama_model_default_params = patched
+    import llama_cpp.llama as high
+    high.llama_cpp.llama_model_default_params = patched
+
+
+def work_highlevel(path: str, tokens: int, threads: int, runs: int) -> dict:
+    _no_extra_bufts()
+    from llama_cpp import Llama
+
+    llm = Llama(path, n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+    chat = _chat_text(path)
+    rates, ttfts = [], []
+    for i in range(runs):
+        llm.reset()
+        t0 = time.perf_counter()
+        first, n = None, 0
+        for _chunk in llm.create_completion(chat, max_tokens=tokens, stream=True, seed=i, temperature=0.6,
+                                            top_p=0.95, top_k=40, min_p=0.05, repeat_penalty=1.1):
+            n += 1
+            if first is None:
+                first = time.perf_counter()
+        end = time.perf_counter()
+        ttfts.append(first - t0)
+        rates.append((n - 1) / (end - first) if n > 1 else 0.0)
+    llm.reset()
+    t0 = time.perf_counter()
+    n_prompt = len(llm.tokenize(LONG_PROMPT.encode()))
+    next(iter(llm.create_completion(LONG_PROMPT, max_tokens=1, stream=True)))
+    return {"decode_tok_s": rates, "ttft_s": ttfts, "prefill_tok_s": n_prompt / (time.perf_counter() - t0)}
+
+
+def work_lowlevel(path: str, tokens: int, threads: int, runs: int) -> dict:
+    import llama_cpp as L
+
+    from assistant.engine.llamacpp import LlamaCppEngine, LoadConfig
+    from assistant.engine.llamacpp_sampler import build_sampler
+
+    # Reuse the engine only for loading and tokenizing; the loop below is the bare minimum around llama_decode.
+    eng = LlamaCppEngine(Path(path), LoadConfig(n_ctx=2048, n_threads=threads))
+    ctx, vocab = eng._ctx, eng._vocab  # noqa: SLF001
+    from assistant.engine import ChatMessage
+    prompt = eng.prompt_tokens([ChatMessage("user", PROMPT)])
+    rates, ttfts = [], []
+    for i in range(runs):
+        L.llama_memory_clear(L.llama_get_memory(ctx), True)
+        smpl = build_sampler(_params(tokens, i), vocab, eng._n_vocab)  # noqa: SLF001
+        t0 = time.perf_counter()
+        arr = (L.llama_token * len(prompt))(*prompt)
+        if L.llama_decode(ctx, L.llama_batch_get_one(arr, len(prompt))) != 0:
+            raise RuntimeError("llama_decode failed during prefill")
+        one = (L.llama_token * 1)()
+        n, first = 0, None
+        while n < tokens:
+            tok = L.llama_sampler_sample(smpl, ctx, -1)
+            n += 1
+            if first is None:
+                first = time.perf_counter()
+            if L.llama_vocab_is_eog(vocab, tok) or n >= tokens:
+                break
+            one[0] = tok
+            L.llama_decode(ctx, L.llama_batch_get_one(one, 1))
+        end = time.perf_counter()
+        L.llama_sampler_free(smpl)
+        ttfts.append(first - t0)
+        rates.append((n - 1) / (end - first) if n > 1 else 0.0)
+    long = eng.tokenize(LONG_PROMPT)
+    L.llama_memory_clear(L.llama_get_memory(ctx), True)
+    t0 = time.perf_counter()
+    for s in range(0, len(long), 512):
+        chunk = long[s:s + 512]
+        buf = (L.llama_token * len(chunk))(*chunk)  # named: the batch keeps only a raw pointer to it
+        if L.llama_decode(ctx, L.llama_batch_get_one(buf, len(chunk))) != 0:
+            raise RuntimeError("llama_decode failed during prefill")
+    return {"decode_tok_s": rates, "ttft_s": ttfts, "prefill_tok_s": len(long) / (time.perf_counter() - t0)}
+
+
+def _chat_text(path: str) -> str:
+    from assistant.engine import ChatMessage
+    from assistant.engine.chat_template import ChatTemplate
+    from assistant.gguf_meta import read_gguf
+
+    return ChatTemplate(read_gguf(Path(path)).chat_template or "").render([ChatMessage("user", PROMPT)])
+
+
+def work_server(path: str, tokens: int, threads: int, runs: int, binary: str = "") -> dict:
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([binary, "-m", path, "-c", "2048", "-t", str(threads), "--port", str(port), "--host",
+                             "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        rates, ttfts, prefill = [], [], 0.0
+        body = {"temperature": 0.6, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1,
+                "cache_prompt": False}
+        for i in range(runs):
+            r = httpx.post(base + "/completion", json={"prompt": _chat_text(path), "n_predict": tokens, "seed": i,
+                                                        **body}, timeout=120).json()
+            rates.append(r["timings"]["predicted_per_second"])
+            ttfts.append(r["timings"]["prompt_ms"] / 1000 + 1 / max(1e-9, r["timings"]["predicted_per_second"]))
+        r = httpx.post(base + "/completion", json={"prompt": LONG_PROMPT, "n_predict": 1, **body}, timeout=120).json()
+        prefill = r["timings"]["prompt_per_second"]
+        with open(f"/proc/{proc.pid}/status") as fh:
+            peak = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM"))
+        return {"decode_tok_s": rates, "ttft_s": ttfts, "prefill_tok_s": prefill, "peak_rss_mb": peak / 1024}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+WORKERS = {"engine": work_engine, "highlevel": work_highlevel, "lowlevel": work_lowlevel}
+
+
+def run_worker(mode: str, args: argparse.Namespace, path: str) -> dict:
+    cmd = [sys.executable, __file__, "--worker", mode, "--model", path, "--tokens", str(args.tokens), "--runs",
+           str(args.runs), "--threads", str(args.threads)]
+    if mode == "server":
+        cmd += ["--llama-server", args.llama_server]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if res.returncode != 0:
+        raise SystemExit(f"{mode} worker failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def summarise(raw: dict) -> dict:
+    return {"decode_tok_s": statistics.median(raw["decode_tok_s"]), "ttft_ms": 1000 * statistics.median(raw["ttft_s"]),
+            "prefill_tok_s": raw["prefill_tok_s"], "peak_rss_mb": raw["peak_rss_mb"], "runs": raw["decode_tok_s"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--llama-server", default="", help="path of a llama.cpp llama-server binary to include")
+    ap.add_argument("--out", default="bench-results/bench_engine.json")
+    ap.add_argument("--worker", choices=[*WORKERS, "server"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        fn = WORKERS.get(args.worker)
+        raw = fn(args.model, args.tokens, args.threads, args.runs) if fn else work_server(
+            args.model, args.tokens, args.threads, args.runs, args.llama_server)
+        raw.setdefault("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(json.dumps(raw))
+        return
+    path = _model_path(args.model)
+    modes = ["engine", "highlevel", "lowlevel"] + (["server"] if args.llama_server else [])
+    results = {m: summarise(run_worker(m, args, path)) for m in modes}
+    anchor = "server" if "server" in results else "lowlevel"
+    print(f"model {Path(path).name} · {args.tokens} tokens · {args.runs} runs · {args.threads} threads · "
+          f"load {os.getloadavg()[0]:.2f} · anchor {anchor}")
+    print(f"{'contender':<10} {'decode tok/s':>12} {'vs anchor':>9} {'TTFT ms':>8} {'prefill tok/s':>13} "
+          f"{'peak RSS MB':>11}")
+    for m, r in results.items():
+        ratio = r["decode_tok_s"] / results[anchor]["decode_tok_s"]
+        r["ratio_vs_anchor"] = ratio
+        print(f"{m:<10} {r['decode_tok_s']:>12.1f} {ratio:>8.2f}x {r['ttft_ms']:>8.1f} {r['prefill_tok_s']:>13.0f} "
+              f"{r['peak_rss_mb']:>11.0f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"model": path, "tokens": args.tokens, "runs": args.runs, "threads": args.threads,
+                               "anchor": anchor, "loadavg": os.getloadavg(), "results": results}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
