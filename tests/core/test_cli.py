@@ -100,3 +100,30 @@ def test_chat_pulls_the_default_model_on_first_use(tmp_path):
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "models" / "smollm2-135m-instruct" / "record.json").is_file()
     assert b"downloading the default model" in res.stderr
+
+
+def test_ctrl_c_interrupts_the_reply_but_not_the_session(home):
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    env.update(HEARTH_HOME=str(home), HEARTH_ENGINE_N_CTX="2048", HEARTH_ENGINE_N_THREADS="2", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(HEARTH + ["chat", "--max-tokens", "400", "--seed", "3", "--min-p", "0",
+                                      "--temperature", "1.0"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        proc.stdin.write(b"Write a very long essay about the history of ships.\n")
+        proc.stdin.flush()
+        first = proc.stdout.read(1)  # the reply has started streaming
+        assert first
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.stdin.write(b"/stats\n")
+        proc.stdin.close()
+        proc.wait(timeout=120)
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert b"[interrupted]" in err and b"tok/s" in err  # the session went on to answer /stats
