@@ -59,7 +59,24 @@ def work_engine(path: str, tokens: int, threads: int, runs: int) -> dict:
     eng.reset()
     fin = [e for e in eng.generate(LONG_PROMPT, _params(1, 0)) if isinstance(e, Finish)][0]
     prefill = fin.usage.prompt_tokens / fin.timings.prefill_s
-    return {"decode_tok_s": rates, "ttft_s": ttfts, "prefill_tok_s": prefill}
+    return {"decode_tok_s": rates, "ttft_s": ttfts, "prefill_tok_s": prefill, "follow_up": _follow_up(eng)}
+
+
+def _follow_up(eng) -> dict:
+    """A conversation's third turn: prompt processing with the cached history versus from scratch."""
+    from assistant.engine import ChatMessage, Finish
+
+    history = [ChatMessage("system", "You are a patient teacher.")]
+    for q in ("Explain what a lighthouse does.", "Why are they often painted in stripes?"):
+        history.append(ChatMessage("user", q))
+        text = "".join(getattr(e, "text", "") for e in eng.generate(history, _params(96, 1)))
+        history.append(ChatMessage("assistant", text))
+    history.append(ChatMessage("user", "And how did keepers live?"))
+    warm = [e for e in eng.generate(history, _params(1, 2)) if isinstance(e, Finish)][0]
+    eng.reset()
+    cold = [e for e in eng.generate(history, _params(1, 2)) if isinstance(e, Finish)][0]
+    return {"prompt_tokens": warm.usage.prompt_tokens, "cached_tokens": warm.usage.cached_tokens,
+            "prefill_ms_cached": 1000 * warm.timings.prefill_s, "prefill_ms_cold": 1000 * cold.timings.prefill_s}
 
 
 def _no_extra_bufts() -> None:
@@ -212,7 +229,8 @@ def run_worker(mode: str, args: argparse.Namespace, path: str) -> dict:
 
 def summarise(raw: dict) -> dict:
     return {"decode_tok_s": statistics.median(raw["decode_tok_s"]), "ttft_ms": 1000 * statistics.median(raw["ttft_s"]),
-            "prefill_tok_s": raw["prefill_tok_s"], "peak_rss_mb": raw["peak_rss_mb"], "runs": raw["decode_tok_s"]}
+            "prefill_tok_s": raw["prefill_tok_s"], "peak_rss_mb": raw["peak_rss_mb"], "runs": raw["decode_tok_s"],
+            **({"follow_up": raw["follow_up"]} if "follow_up" in raw else {})}
 
 
 def main() -> None:
@@ -245,6 +263,10 @@ def main() -> None:
         r["ratio_vs_anchor"] = ratio
         print(f"{m:<10} {r['decode_tok_s']:>12.1f} {ratio:>8.2f}x {r['ttft_ms']:>8.1f} {r['prefill_tok_s']:>13.0f} "
               f"{r['peak_rss_mb']:>11.0f}")
+    fu = results["engine"].get("follow_up")
+    if fu:
+        print(f"follow-up turn: {fu['prompt_tokens']} prompt tokens, {fu['cached_tokens']} reused from the KV cache; "
+              f"prefill {fu['prefill_ms_cached']:.1f} ms with the cache vs {fu['prefill_ms_cold']:.1f} ms cold")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": path, "tokens": args.tokens, "runs": args.runs, "threads": args.threads,
