@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+
 from pydantic import BaseModel, SecretStr
 
 from .cli.options import UNPREFIXED, _choices

@@ -130,13 +130,13 @@ def work_lowlevel(path: str, tokens: int, threads: int, runs: int) -> dict:
 
     # Reuse the engine only for loading and tokenizing; the loop below is the bare minimum around llama_decode.
     eng = LlamaCppEngine(Path(path), LoadConfig(n_ctx=2048, n_threads=threads))
-    ctx, vocab = eng._ctx, eng._vocab  # noqa: SLF001
+    ctx, vocab = eng._ctx, eng._vocab
     from assistant.engine import ChatMessage
     prompt = eng.prompt_tokens([ChatMessage("user", PROMPT)])
     rates, ttfts = [], []
     for i in range(runs):
         L.llama_memory_clear(L.llama_get_memory(ctx), True)
-        smpl = build_sampler(_params(tokens, i), vocab, eng._n_vocab)  # noqa: SLF001
+        smpl = build_sampler(_params(tokens, i), vocab, eng._n_vocab)
         t0 = time.perf_counter()
         arr = (L.llama_token * len(prompt))(*prompt)
         if L.llama_decode(ctx, L.llama_batch_get_one(arr, len(prompt))) != 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -88,9 +88,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @cli_errors
     @settings_command("model", "privacy", "engine", "sampling")
-    def chat(prompt: Annotated[Optional[str], typer.Option("-p", "--prompt", help="Ask one question and exit "
+    def chat(prompt: Annotated[str | None, typer.Option("-p", "--prompt", help="Ask one question and exit "
                                                            "(`-` reads it from stdin).")] = None,
-             system: Annotated[Optional[str], typer.Option("--system", help="System prompt.")] = None,
+             system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
              as_json: Annotated[bool, typer.Option("--json", help="With -p: print one JSON object (text, usage, "
                                                    "timings, logprobs).")] = False,
              *, settings: Settings) -> None:

@@ -54,7 +54,7 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def human_bytes(n: int | float) -> str:
+def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -91,7 +91,7 @@ def settings_command(*groups: str) -> Callable[[Callable[..., Any]], Callable[..
         own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
                if p.name != "settings"]
         config = inspect.Parameter("opt__config", inspect.Parameter.KEYWORD_ONLY, default=None,
-                                   annotation=Annotated[Optional[Path], typer.Option(
+                                   annotation=Annotated[Path | None, typer.Option(
                                        "--config", help="Settings TOML file (default: $HEARTH_HOME/config.toml).",
                                        rich_help_panel="Settings")])
         generated = [_param(g, n, f) for g, n, f in fields]

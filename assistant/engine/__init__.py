@@ -1,7 +1,18 @@
 """Engine contract, sampling parameters and stream events."""
 
-from .events import (ChatMessage, EngineEvent, Event, Finish, FinishReason, RouteDecision, TextDelta, Timings,
-                     TokenEvent, TopLogprob, Usage)
+from .events import (
+                     ChatMessage,
+                     EngineEvent,
+                     Event,
+                     Finish,
+                     FinishReason,
+                     RouteDecision,
+                     TextDelta,
+                     Timings,
+                     TokenEvent,
+                     TopLogprob,
+                     Usage,
+)
 from .protocol import Capabilities, Engine, ModelInfo, Prompt
 from .sampling import SamplingParams
 

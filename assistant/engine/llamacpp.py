@@ -21,7 +21,17 @@ import numpy as np
 from ..errors import ContextOverflowError, EngineError, InvalidRequestError
 from ..gguf_meta import GGUFMeta, read_gguf
 from .chat_template import CHATML, ChatTemplate
-from .events import ChatMessage, EngineEvent, Finish, FinishReason, TextDelta, Timings, TokenEvent, TopLogprob, Usage
+from .events import (
+    ChatMessage,
+    EngineEvent,
+    Finish,
+    FinishReason,
+    TextDelta,
+    Timings,
+    TokenEvent,
+    TopLogprob,
+    Usage,
+)
 from .llamacpp_sampler import build_sampler
 from .logprobs import logsumexp_and_entropy, top_alternatives
 from .protocol import Capabilities, ModelInfo, Prompt
@@ -140,12 +150,6 @@ class LlamaCppEngine:
         if self._model:
             L.llama_model_free(self._model)
             self._model = None
-
-    def __del__(self) -> None:  # pragma: no cover - best effort when the owner forgot close()
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # -- text <-> tokens ----------------------------------------------------------------------------------------
     def tokenize(self, text: str, *, special: bool = True, add_bos: bool = False) -> list[int]:

@@ -6,7 +6,6 @@ import ctypes
 
 import llama_cpp as L
 import numpy as np
-import pytest
 
 from assistant.engine import ChatMessage, Finish, SamplingParams, TokenEvent
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
-from assistant.catalog import Catalog, CatalogEntry, Shape, Source, WheelPart, load_catalog
+from assistant.catalog import Catalog, CatalogEntry, Source, WheelPart, load_catalog
 from assistant.errors import ChecksumMismatchError, DownloadError, ModelFormatError, ModelNotFoundError
 from assistant.gguf_meta import read_gguf
 from assistant.store import ModelStore
