@@ -52,15 +52,10 @@ def load_config(settings: Settings, meta: GGUFMeta):
 
 
 def _plan_auto(settings: Settings, meta: GGUFMeta) -> dict:
-    try:
-        from .devices import detect_profile
-        from .planner import resolve_auto
-    except ImportError:  # the planner is optional at this layer; without it `auto` means conservative defaults
-        es = settings.engine
-        return {"n_ctx": 4096 if es.n_ctx == "auto" else es.n_ctx,
-                "n_gpu_layers": 0 if es.n_gpu_layers == "auto" else es.n_gpu_layers,
-                "kv_type": "f16" if es.kv_type == "auto" else es.kv_type}
-    plan = resolve_auto(settings.engine, meta, detect_profile(settings))
+    from .devices import detect_profile
+    from .planner import resolve_auto
+
+    plan = resolve_auto(settings.engine, meta, detect_profile(settings), max_auto_ctx=settings.device.max_auto_ctx)
     for note in plan.notes:
         log.info("planner: %s", note)
     return {"n_ctx": plan.n_ctx, "n_gpu_layers": plan.n_gpu_layers, "kv_type": plan.kv_type,

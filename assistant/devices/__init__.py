@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from .detect import GpuInfo, detect, jetson_model, nvml_gpus
+from .detection import GpuInfo, detect, jetson_model, nvml_gpus
 from .host import host_profile
 from .profile import DeviceProfile, load_profiles
 
@@ -15,8 +15,18 @@ if TYPE_CHECKING:
 
 HOST_PROFILE_ID = "host-cpu"
 
-__all__ = ["DeviceProfile", "GpuInfo", "HOST_PROFILE_ID", "all_profiles", "detect", "detect_profile",
-           "get_profile", "jetson_model", "load_profiles", "nvml_gpus"]
+__all__ = [
+    "HOST_PROFILE_ID",
+    "DeviceProfile",
+    "GpuInfo",
+    "all_profiles",
+    "detect",
+    "detect_profile",
+    "get_profile",
+    "jetson_model",
+    "load_profiles",
+    "nvml_gpus",
+]
 
 
 def get_profile(profile_id: str, home: Path, *, reserve_os_bytes: int | None = None,

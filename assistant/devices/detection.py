@@ -40,7 +40,7 @@ def jetson_model(root: Path = Path("/")) -> str | None:
     except OSError:
         pass
     release = root / "etc/nv_tegra_release"
-    if model and re.search(r"jetson|orin|tegra|xavier", model, re.I):
+    if model and re.search(r"jetson|orin|tegra|xavier", model, re.IGNORECASE):
         return model
     if release.is_file():
         return model or "NVIDIA Jetson (unknown model)"
