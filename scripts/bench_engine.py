@@ -183,8 +183,9 @@ def work_server(path: str, tokens: int, threads: int, runs: int, binary: str = "
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([binary, "-m", path, "-c", "2048", "-t", str(threads), "--port", str(port), "--host",
-                             "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # --no-repack: the same weight placement as the engine (llama.cpp's AMX/repack buffers crash on these CPUs).
+    proc = subprocess.Popen([binary, "-m", path, "-c", "2048", "-t", str(threads), "--no-repack", "--port", str(port),
+                             "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.time() + 60
