@@ -1,21 +1,33 @@
-"""The Assistant: every surface's one entry point. It budgets the context, routes the request and streams events.
+"""The Assistant: every surface's one entry point. It budgets the context, routes the request between the
+local engine and the cloud, and streams events.
 
-Surfaces (CLI, server, voice) build a `ChatRequest` and consume `stream()` or call `complete()`; they never talk to
-an engine directly. Routing beyond the local engine (cloud escalation) plugs in here.
+Surfaces (CLI, server, voice) build a `ChatRequest` and consume `stream()` or call `complete()`; they never
+talk to an engine directly. Routing (see `assistant.escalation`): an explicit request or a context overflow
+goes to the cloud before generating; otherwise the local answer's first `decision_window` tokens are buffered
+and scored, and a low-confidence start switches to the cloud stream. Whatever the cloud does, the user gets an
+answer: when it may not be used (privacy) or fails (offline, slow, erroring, breaker open) the local answer is
+marked `local-degraded`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from .budget import BudgetResult, ContextPolicy, check_fits, fit_context, reserve_for
 from .engine.events import ChatMessage, Event, Finish, RouteDecision, TextDelta, TokenEvent
-from .engine.protocol import Engine, ModelInfo
+from .engine.protocol import Engine, ModelInfo, Prompt
 from .engine.sampling import SamplingParams
-from .errors import InvalidRequestError
+from .errors import ContextOverflowError, EngineError, InvalidRequestError
+from .escalation import policy as P
+from .escalation.audit import AuditLog
+from .escalation.cloud import CloudClient
+from .escalation.defaults import Mode
+from .escalation.router import Escalator, Trace
 from .settings import Privacy, Settings
 
 RouteHint = Literal["auto", "local", "cloud"]
@@ -28,17 +40,20 @@ class ChatRequest:
     messages: Sequence[ChatMessage] | None = None
     """Chat messages (rendered with the model's template). Exactly one of `messages` and `prompt` is set."""
     prompt: str | None = None
-    """A raw completion prompt (no template)."""
+    """A raw completion prompt (no template); answered locally (a chat cloud cannot continue it)."""
     params: SamplingParams = field(default_factory=SamplingParams)
     """Sampling parameters."""
     route: RouteHint = "auto"
-    """`auto` lets the policy decide; `cloud` asks for the cloud explicitly; `local` forbids leaving the device."""
+    """`auto` lets the policy decide; `cloud` asks for the cloud; `local` forbids leaving the device."""
     privacy: Privacy | None = None
     """A stricter privacy mode for this request only (a looser one than the settings' is ignored)."""
     context_policy: ContextPolicy | None = None
     """Overrides the settings' context policy for this request."""
     cancel: threading.Event | None = None
     """Set it to stop generation at the next token."""
+    model: str | None = None
+    """The model name a client asked for; a cloud alias (`cloud.aliases`) or the cloud model's name means
+    `route="cloud"`. Other names are the surface's business (the local model answers)."""
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -61,12 +76,30 @@ class Reply:
     """Generated tokens with their log-probabilities (local answers)."""
 
 
+@dataclass
+class _Plan:
+    """What the router knows before generating."""
+
+    privacy: Privacy
+    """The effective privacy mode (the settings', or the request's if stricter)."""
+    blocked: str | None
+    """Why the cloud may not be used (a reason code), or None."""
+    triggers: list[str]
+    """Reasons to go to the cloud before generating: `explicit`, `context_overflow`."""
+    budget: BudgetResult | None
+    """The untruncated conversation's budget (None for raw prompts)."""
+    prompt_tokens: int
+    """Prompt tokens as the local model counts them."""
+
+
 class Assistant:
     """Routes requests between the local engine and (when configured) the cloud."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, *, cloud: CloudClient | None = None,
+                 audit: AuditLog | None = None) -> None:
         self.engine = engine
         self.settings = settings
+        self.escalator = Escalator(settings, cloud=cloud, audit=audit)
 
     @property
     def model_info(self) -> ModelInfo:
@@ -88,22 +121,135 @@ class Assistant:
             return None
         return fit_context(request.messages, self.engine.count_tokens, self.n_ctx, reserve, policy)
 
+    # -- routing ---------------------------------------------------------------------------------------------
     def stream(self, request: ChatRequest) -> Iterator[Event]:
-        """Events for one request: one RouteDecision first, then the engine's events, ending with Finish."""
-        budget = self.budget(request)
-        reasons = ("context_truncated",) if budget and budget.truncated else ()
-        yield RouteDecision(route="local", reasons=reasons, budget=budget)
-        prompt = budget.messages if budget is not None else request.prompt
-        assert prompt is not None
-        yield from self.engine.generate(prompt, request.params, cancel=request.cancel)
+        """Events for one request: one RouteDecision first, then TokenEvent/TextDelta events, ending with
+        Finish. Only the first `decision_window` tokens are held back while the policy decides."""
+        yield from self._stream(request, "stream")
+
+    def _stream(self, request: ChatRequest, mode: Mode) -> Iterator[Event]:
+        trace = Trace()
+        events = self._route(request, trace, mode)
+        try:
+            for event in events:
+                if isinstance(event, RouteDecision):
+                    trace.route, trace.reasons, trace.signals = event.route, event.reasons, event.signals
+                elif isinstance(event, Finish):
+                    trace.finish, trace.completion_tokens = event.reason, event.usage.completion_tokens
+                yield event
+        except GeneratorExit:
+            trace.finish = trace.finish or "closed"
+            raise
+        except BaseException:
+            trace.finish = "error"
+            raise
+        finally:
+            events.close()  # stops a paused local generation now, not whenever it is collected
+            self.escalator.record(trace, request.messages if request.messages is not None else request.prompt)
+
+    def _route(self, request: ChatRequest, trace: Trace, mode: Mode) -> Iterator[Event]:
+        plan = self._plan(request, trace)
+        if plan.triggers:
+            yield from self._escalate(request, plan, trace)
+        elif self.escalator.active and request.messages is not None:
+            yield from self._windowed(request, plan, trace, mode)
+        else:
+            yield P.decision("local", extra=_truncated(plan.budget), budget=plan.budget)
+            prompt = _prompt(request, plan.budget)
+            yield from self.engine.generate(prompt, request.params, cancel=request.cancel)
+
+    def _plan(self, request: ChatRequest, trace: Trace) -> _Plan:
+        privacy = P.effective_privacy(self.settings.privacy, request.privacy)
+        trace.privacy = privacy
+        blocked = P.blocker(self.settings, privacy, request.route, request.messages is None)
+        triggers = [P.EXPLICIT] if P.wants_cloud(request.route, request.model, self.settings) else []
+        budget: BudgetResult | None = None
+        if request.messages is not None and self.escalator.active:
+            reserve = reserve_for(request.params.max_tokens, self.settings.engine.reserve_tokens)
+            try:  # counted before generating: an overflow escalates instead of truncating
+                budget = fit_context(request.messages, self.engine.count_tokens, self.n_ctx, reserve, "error")
+            except ContextOverflowError as exc:
+                triggers.append(P.CONTEXT_OVERFLOW)
+                budget = BudgetResult(tuple(request.messages), exc.prompt_tokens, reserve, self.n_ctx,
+                                      overflow_tokens=exc.prompt_tokens + reserve - self.n_ctx)
+        if budget is None and not triggers:
+            budget = self.budget(request)
+        tokens = (budget.prompt_tokens if budget is not None
+                  else self.engine.count_tokens(_prompt(request, None)))
+        trace.prompt_tokens = tokens
+        return _Plan(privacy, blocked, triggers, budget, tokens)
+
+    def _escalate(self, request: ChatRequest, plan: _Plan, trace: Trace) -> Iterator[Event]:
+        """Explicit or overflow: the cloud first; the local model (truncating if it must) when that fails."""
+        blocked = plan.blocked
+        if blocked is None:
+            events = self._cloud(request, plan, trace)
+            if events is not None:
+                yield P.decision("cloud", plan.triggers, budget=plan.budget)
+                yield from events
+                return
+            blocked = P.CLOUD_UNAVAILABLE
+        budget = self.budget(request)  # applies the context policy: truncates, or raises under `error`
+        yield P.decision("local-degraded", plan.triggers, blocked, _truncated(budget), budget=budget)
+        yield from self.engine.generate(_prompt(request, budget), request.params, cancel=request.cancel)
+
+    def _windowed(self, request: ChatRequest, plan: _Plan, trace: Trace, mode: Mode) -> Iterator[Event]:
+        """Buffer the first tokens (the mode's window), score them, then keep streaming locally or switch."""
+        wanted = request.params.top_logprobs
+        params = request.params.model_copy(update={"top_logprobs": max(wanted, 2)})  # the margin signal
+        local = self.engine.generate(_prompt(request, plan.budget), params, cancel=request.cancel)
+        try:
+            try:
+                head = _take_window(local, self.escalator.windows[mode])
+            except EngineError:
+                events = self._cloud(request, plan, trace) if plan.blocked is None else None
+                if events is None:
+                    raise
+                yield P.decision("cloud", [P.LOCAL_FAILURE], budget=plan.budget)
+                yield from events
+                return
+            yield from self._decide(request, plan, trace, mode, head, local)
+        finally:
+            _close(local)  # switching to the cloud (or a consumer that stopped) ends the local generation now
+
+    def _decide(self, request: ChatRequest, plan: _Plan, trace: Trace, mode: Mode, head: list[Event],
+                local: Iterator[Event]) -> Iterator[Event]:
+        started = time.perf_counter()
+        signals = self.escalator.score([e for e in head if isinstance(e, TokenEvent)], mode)
+        low = P.low_confidence(signals["score"], signals["threshold"])
+        trace.decision_ms = (time.perf_counter() - started) * 1000
+        blocked = plan.blocked
+        if low and blocked is None:
+            events = self._cloud(request, plan, trace)
+            if events is not None:
+                _close(local)  # frees the engine for others while the cloud answers
+                yield P.decision("cloud", [P.LOW_CONFIDENCE], signals=signals, budget=plan.budget)
+                yield from events
+                return
+            blocked = P.CLOUD_UNAVAILABLE
+        route = "local-degraded" if low else "local"
+        yield P.decision(route, [P.LOW_CONFIDENCE] if low else [], blocked if low else None, signals=signals,
+                         budget=plan.budget)
+        wanted = request.params.top_logprobs
+        yield from _trim_top(head, wanted)
+        yield from _trim_top(local, wanted)
+
+    def _cloud(self, request: ChatRequest, plan: _Plan, trace: Trace) -> Iterator[Event] | None:
+        assert request.messages is not None
+        # Counted from the moment the router turns to the cloud, so a slow local window cannot use it up.
+        deadline = time.monotonic() + self.settings.cloud.deadline_s
+        return self.escalator.open_cloud(request.messages, request.params, plan.privacy, deadline,
+                                         request.cancel,
+                                         trace, plan.prompt_tokens)
 
     def complete(self, request: ChatRequest) -> Reply:
-        """Run a request to the end and collect the answer."""
+        """Run a request to the end and collect the answer. Nobody watches it stream, so the policy scores a
+        longer stretch of the local answer (`complete_window`, with its own calibration) before deciding."""
         parts: list[str] = []
         tokens: list[TokenEvent] = []
         decision: RouteDecision | None = None
         finish: Finish | None = None
-        for event in self.stream(request):
+        for event in self._stream(request, "complete"):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
             elif isinstance(event, TokenEvent):
@@ -112,5 +258,50 @@ class Assistant:
                 decision = event
             elif isinstance(event, Finish):
                 finish = event
-        assert finish is not None and decision is not None, "a stream always ends with Finish after a decision"
+        assert finish is not None and decision is not None, "a stream ends with Finish after a decision"
         return Reply(text="".join(parts), finish=finish, decision=decision, tokens=tokens)
+
+    def close(self) -> None:
+        """Release the cloud client's connections (the engine belongs to whoever loaded it)."""
+        self.escalator.cloud.close()
+
+
+def _prompt(request: ChatRequest, budget: BudgetResult | None) -> Prompt:
+    if budget is not None:
+        return budget.messages
+    assert request.prompt is not None or request.messages is not None
+    return request.prompt if request.prompt is not None else request.messages  # type: ignore[return-value]
+
+
+def _truncated(budget: BudgetResult | None) -> tuple[str, ...]:
+    return (P.CONTEXT_TRUNCATED,) if budget is not None and budget.truncated else ()
+
+
+def _take_window(events: Iterator[Event], k: int) -> list[Event]:
+    """Events up to and including the k-th TokenEvent's text, or up to Finish if the answer is shorter."""
+    head: list[Event] = []
+    seen = 0
+    for event in events:
+        head.append(event)
+        if isinstance(event, Finish):
+            break
+        if isinstance(event, TokenEvent):
+            seen += 1
+            if seen >= k:
+                break
+    return head
+
+
+def _close(events: Iterator[Event]) -> None:
+    """Stop an engine stream (the protocol: closing the iterator stops generation before the next token)."""
+    close = getattr(events, "close", None)
+    if close is not None:
+        close()
+
+
+def _trim_top(events, keep: int) -> Iterator[Event]:
+    """Hide the alternatives the router asked for but the caller did not."""
+    for event in events:
+        if isinstance(event, TokenEvent) and len(event.top) > keep:
+            event = dataclasses.replace(event, top=event.top[:keep])
+        yield event

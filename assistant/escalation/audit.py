@@ -1,5 +1,5 @@
-"""The audit log: one JSON line per request under $HEARTH_HOME (route, reasons, signal values, redaction count,
-latencies). Prompt text appears only when `log_prompts` is set; the API key never does."""
+"""The audit log: one JSON line per request under $HEARTH_HOME (route, reasons, signal values, redaction
+count, latencies). Prompt text appears only when `log_prompts` is set; the API key never does."""
 
 from __future__ import annotations
 
@@ -39,4 +39,5 @@ class AuditLog:
         """All records (for tests and `hearth` tooling)."""
         if not self.path.is_file():
             return []
-        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]

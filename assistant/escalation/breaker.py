@@ -1,5 +1,6 @@
-"""A circuit breaker for the cloud: after `failures` failed requests within `window_s` it opens and the cloud is
-not tried; after `cooldown_s` one probe request is let through (half-open) and its outcome closes or re-opens it."""
+"""A circuit breaker for the cloud: after `failures` failed requests within `window_s` it opens and the cloud
+is not tried; after `cooldown_s` one probe request is let through (half-open) and its outcome closes or
+re-opens it."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class CircuitBreaker:
         return "open"
 
     def allow(self) -> bool:
-        """Whether a request may go to the cloud now (in half-open state only the first caller is the probe)."""
+        """Whether a request may go to the cloud now (half-open: only the first caller, the probe)."""
         with self._lock:
             state = self._state(self._clock())
             if state == "closed":

@@ -1,6 +1,7 @@
-"""A client for any OpenAI-compatible chat endpoint (`POST {base_url}/chat/completions`), built for escalation:
-bounded by a deadline, retried with backoff on 429/5xx/connection errors, guarded by a circuit breaker, streaming
-passed through as it arrives. The API key goes into the Authorization header only; no message ever contains it."""
+"""A client for any OpenAI-compatible chat endpoint (`POST {base_url}/chat/completions`), built for
+escalation: bounded by a deadline, retried with backoff on 429/5xx/connection errors, guarded by a circuit
+breaker, streaming passed through as it arrives. The API key goes into the Authorization header only; no
+message ever contains it."""
 
 from __future__ import annotations
 
@@ -57,8 +58,9 @@ class CloudClient:
 
     def stream(self, messages: Sequence[ChatMessage], params: SamplingParams, deadline: float,
                cancel: threading.Event | None = None) -> Iterator[CloudChunk]:
-        """Chunks of the answer. The first one is returned only once the cloud has produced text (or finished),
-        before `deadline` (a `time.monotonic()` value); until then failures are retried. Raises CloudError."""
+        """Chunks of the answer. The first one is returned only once the cloud has produced text (or
+        finished), before `deadline` (a `time.monotonic()` value); until then failures are retried. Raises
+        CloudError."""
         self._admit()
         response, lines, first = self._open(messages, params, deadline, cancel)
         self.breaker.record_success()
@@ -75,7 +77,7 @@ class CloudClient:
                 raise CloudError("the cloud did not finish before the deadline", cause="timeout")
         return CloudChunk("".join(parts), last.finish_reason, last.usage)
 
-    # -- internals ----------------------------------------------------------------------------------------------
+    # -- internals -------------------------------------------------------------------------------------------
     def _admit(self) -> None:
         if not self.configured:
             raise CloudError("no cloud endpoint is configured", cause="unconfigured")
@@ -111,8 +113,8 @@ class CloudClient:
         if remaining <= 0:
             raise CloudError("the cloud did not answer before the deadline", cause="timeout")
         s = self.settings
-        timeout = httpx.Timeout(connect=min(s.connect_timeout_s, remaining), read=min(s.read_timeout_s, remaining),
-                                write=min(s.read_timeout_s, remaining), pool=min(s.connect_timeout_s, remaining))
+        connect, read = min(s.connect_timeout_s, remaining), min(s.read_timeout_s, remaining)
+        timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
         try:
             request = self._http.build_request("POST", "chat/completions", json=body, timeout=timeout)
             response = self._http.send(request, stream=True)
@@ -179,7 +181,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _first_chunk(chunks: Iterator[CloudChunk], deadline: float, cancel: threading.Event | None) -> CloudChunk:
-    """The first chunk with text (or the final one), before the deadline; connection trouble here is retryable."""
+    """The first chunk with text (or the final one), before the deadline."""
     try:
         for chunk in chunks:
             if chunk.text or chunk.finish_reason is not None:

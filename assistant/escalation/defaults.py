@@ -1,17 +1,37 @@
-"""Where the shipped calibration lives, readable without numpy (settings use it for their defaults)."""
+"""Where the shipped calibrations live, readable without numpy (settings use them for their defaults).
+
+Two fits of the same signals: `stream` scores the first `decision_window` tokens of a streamed answer,
+`complete` scores the first `complete_window` tokens of a non-streamed one (more evidence, so a better
+score)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
-CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
-"""The combined score's weights and threshold, fit by `hearth calibrate` on the dev set for the default model."""
+Mode = Literal["stream", "complete"]
+
+CALIBRATION_DIR = Path(__file__).resolve().parent / "data"
+"""Shipped calibrations, fit by `hearth calibrate --out` on the dev set for the default model."""
+FILES: dict[str, str] = {"stream": "calibration_stream.json", "complete": "calibration_complete.json"}
+"""File name of each mode's calibration inside a calibration directory."""
 
 
-def shipped_threshold() -> float:
-    """The threshold of the shipped calibration (0.5 if the file is missing, e.g. in a broken install)."""
+def calibration_file(mode: Mode, directory: Path | None = None) -> Path:
+    return (directory or CALIBRATION_DIR) / FILES[mode]
+
+
+def shipped_threshold(mode: Mode) -> float:
+    """The threshold of a shipped calibration (0.5 if the file is missing, e.g. in a broken install)."""
     try:
-        return float(json.loads(CALIBRATION_PATH.read_text(encoding="utf-8"))["threshold"])
+        return float(json.loads(calibration_file(mode).read_text(encoding="utf-8"))["threshold"])
     except (OSError, ValueError, KeyError):
         return 0.5
+
+
+def shipped_window(mode: Mode, fallback: int) -> int:
+    try:
+        return int(json.loads(calibration_file(mode).read_text(encoding="utf-8"))["window"])
+    except (OSError, ValueError, KeyError):
+        return fallback

@@ -1,5 +1,5 @@
-"""The escalation policy's vocabulary and its pure decisions: reason codes, the effective privacy mode, whether a
-request may leave the device, and what a trigger turns into when it may not."""
+"""The escalation policy's vocabulary and its pure decisions: reason codes, the effective privacy mode,
+whether a request may leave the device, and what a trigger turns into when it may not."""
 
 from __future__ import annotations
 
@@ -60,7 +60,8 @@ def low_confidence(score: float, threshold: float) -> bool:
 
 
 def decision(route: Route, triggers: Sequence[str] = (), blocked_by: str | None = None,
-             extra: Sequence[str] = (), signals: dict[str, float] | None = None, budget=None) -> RouteDecision:
+             extra: Sequence[str] = (), signals: dict[str, float] | None = None,
+             budget=None) -> RouteDecision:
     """The typed decision: triggers first, then what blocked the cloud, then what the budget did."""
     reasons = tuple(triggers) + ((blocked_by,) if blocked_by else ()) + tuple(extra)
     return RouteDecision(route=route, reasons=reasons, signals=dict(signals or {}), budget=budget)

@@ -1,8 +1,8 @@
-"""Redaction for privacy mode `redact`: PII is replaced by placeholders before anything leaves the device, and the
-placeholders in the cloud's reply are put back (also when a placeholder is split across streamed chunks).
+"""Redaction for privacy mode `redact`: PII is replaced by placeholders before anything leaves the device, and
+the placeholders in the cloud's reply are put back (also when a placeholder is split across streamed chunks).
 
-Detected: e-mail addresses, IBANs (mod-97 checked), card numbers (Luhn checked), IPv4/IPv6 addresses, phone numbers
-(9-15 digits, or 7+ after a `+`), and user-configured terms (case-insensitive, whole words).
+Detected: e-mail addresses, IBANs (mod-97 checked), card numbers (Luhn checked), IPv4/IPv6 addresses, phone
+numbers (9-15 digits, or 7+ after a `+`), and user-configured terms (case-insensitive, whole words).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 _CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?![\d.])")
-_IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-                   r"(?![\d.])")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"(?<![\d.])(?:{_OCTET}\.){{3}}{_OCTET}(?![\d.])")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _PHONE = re.compile(r"(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d(?:[ .-]?\d){5,14}"
                     r"(?![ .-]?\d)(?!\w)")
@@ -117,7 +117,7 @@ class Redactor:
         return _PLACEHOLDER.sub(lambda m: self.mapping.get(m.group(0), m.group(0)), text)
 
     def restore_stream(self, chunks: Iterable[str]) -> Iterator[str]:
-        """Restore placeholders in streamed text, holding back a tail that may be the start of a placeholder."""
+        """Restore placeholders in streamed text, holding back a tail that may start a placeholder."""
         pending = ""
         for chunk in chunks:
             pending += chunk

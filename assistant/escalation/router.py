@@ -1,5 +1,5 @@
-"""The escalation side of the Assistant: scoring a local answer's decision window, sending a (possibly redacted)
-conversation to the cloud and turning its stream into Hearth events, and auditing every request."""
+"""The escalation side of the Assistant: scoring a local answer's decision window, sending a (possibly
+redacted) conversation to the cloud and turning its stream into Hearth events, and auditing every request."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from ..errors import CloudError
 from ..settings import Privacy, Settings
 from .audit import AuditLog
 from .cloud import CloudChunk, CloudClient
+from .defaults import Mode
 from .redact import Redactor
-from .scoring import Calibration, load_calibration
+from .scoring import load_calibration
 from .signals import compute_signals
 
 
@@ -53,10 +54,12 @@ class Trace:
     """Tokens (local) or chunks (cloud) produced."""
 
     def record(self) -> dict[str, Any]:
-        return {"time": self.time, "route": self.route, "reasons": list(self.reasons), "signals": self.signals,
+        return {"time": self.time, "route": self.route, "reasons": list(self.reasons),
+                "signals": self.signals,
                 "privacy": self.privacy, "redactions": self.redactions,
                 "latency_ms": round((time.monotonic() - self.started) * 1000, 2),
-                "decision_ms": _r(self.decision_ms), "cloud_ms": _r(self.cloud_ms), "cloud_error": self.cloud_error,
+                "decision_ms": _r(self.decision_ms), "cloud_ms": _r(self.cloud_ms),
+                "cloud_error": self.cloud_error,
                 "finish": self.finish, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens}
 
@@ -68,32 +71,46 @@ def _r(value: float | None) -> float | None:
 class Escalator:
     """Owns the cloud client (with its breaker), the calibrated score and the audit log of one Assistant."""
 
-    def __init__(self, settings: Settings, cloud: CloudClient | None = None, audit: AuditLog | None = None,
-                 calibration: Calibration | None = None) -> None:
+    def __init__(self, settings: Settings, cloud: CloudClient | None = None,
+                 audit: AuditLog | None = None) -> None:
         self.settings = settings
         self.cloud = cloud or CloudClient(settings.cloud)
-        self.calibration = calibration or load_calibration(settings.escalation.calibration)
+        esc = settings.escalation
+        self.calibrations = {mode: load_calibration(mode, esc.calibration_dir)
+                             for mode in ("stream", "complete")}
+        # Explicit settings win; otherwise the calibration's own threshold and window (fit together).
+        chosen = esc.model_fields_set
+        self.thresholds = {
+            "stream": esc.threshold if "threshold" in chosen else self.calibrations["stream"].threshold,
+            "complete": esc.complete_threshold if "complete_threshold" in chosen
+            else self.calibrations["complete"].threshold}
+        self.windows = {
+            "stream": esc.decision_window if "decision_window" in chosen
+            else self.calibrations["stream"].window,
+            "complete": esc.complete_window if "complete_window" in chosen
+            else self.calibrations["complete"].window}
         self.audit = audit if audit is not None else (
-            AuditLog(settings.home / "audit.jsonl", settings.log_prompts) if settings.escalation.audit else None)
+            AuditLog(settings.home / "audit.jsonl", settings.log_prompts) if esc.audit else None)
 
     @property
     def active(self) -> bool:
         """Whether automatic triggers (overflow, low confidence, local failure) are evaluated at all."""
         return self.settings.escalation.enabled and self.cloud.configured
 
-    def score(self, tokens: Sequence[TokenEvent]) -> dict[str, float]:
+    def score(self, tokens: Sequence[TokenEvent], mode: Mode = "stream") -> dict[str, float]:
         """The window's signals plus the combined `score` and the `threshold` it is compared with."""
-        signals = compute_signals(tokens)
-        signals["score"] = self.calibration.score(signals)
-        signals["threshold"] = self.settings.escalation.threshold
+        signals = compute_signals(tokens[:self.windows[mode]])
+        signals["score"] = self.calibrations[mode].score(signals)
+        signals["threshold"] = self.thresholds[mode]
         return signals
 
     def open_cloud(self, messages: Sequence[ChatMessage], params: SamplingParams, privacy: Privacy,
                    deadline: float, cancel: threading.Event | None, trace: Trace,
                    prompt_tokens: int) -> Iterator[Event] | None:
-        """The cloud's answer as events once it has started (before `deadline`), or None if it cannot answer."""
+        """The cloud's answer as events once it has started (before `deadline`), or None if it cannot."""
         redactor = Redactor(self.settings.escalation.redact_terms) if privacy == "redact" else None
-        outgoing = [ChatMessage(m.role, redactor.redact(m.content)) for m in messages] if redactor else messages
+        outgoing = ([ChatMessage(m.role, redactor.redact(m.content)) for m in messages] if redactor
+                    else messages)
         trace.redactions = redactor.count if redactor else 0
         opened = time.monotonic()
         try:
@@ -104,7 +121,8 @@ class Escalator:
         trace.cloud_ms = (time.monotonic() - opened) * 1000
         return self._events(chunks, redactor, trace, prompt_tokens, cancel)
 
-    def _events(self, chunks: Iterator[CloudChunk], redactor: Redactor | None, trace: Trace, prompt_tokens: int,
+    def _events(self, chunks: Iterator[CloudChunk], redactor: Redactor | None, trace: Trace,
+                prompt_tokens: int,
                 cancel: threading.Event | None) -> Iterator[Event]:
         first_at = time.monotonic()
         last: dict[str, Any] = {"finish": None, "usage": None, "n": 0}

@@ -1,5 +1,6 @@
-"""The combined confidence score: a logistic regression over standardised signals, fit offline on graded answers
-(`hearth calibrate`) and shipped as data (`calibration.json`). Pure numpy; also the AUROC used to judge signals."""
+"""The combined confidence score: a logistic regression over standardised signals, fit offline on graded
+answers (`hearth calibrate`) and shipped as data (`calibration.json`). Pure numpy; also the AUROC used to
+judge signals."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .defaults import CALIBRATION_PATH as DEFAULT_CALIBRATION
+from .defaults import Mode, calibration_file
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Calibration:
         return json.dumps(asdict(self), indent=2) + "\n"
 
     @classmethod
-    def load(cls, path: Path) -> "Calibration":
+    def load(cls, path: Path) -> Calibration:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         for key in ("features", "mean", "scale", "weights"):
             raw[key] = tuple(raw[key])
@@ -55,9 +56,9 @@ class Calibration:
 
 
 @lru_cache(maxsize=8)
-def load_calibration(path: Path | None = None) -> Calibration:
-    """The calibration at `path`, or the one shipped with Hearth."""
-    return Calibration.load(path or DEFAULT_CALIBRATION)
+def load_calibration(mode: Mode, directory: Path | None = None) -> Calibration:
+    """The calibration for `mode` in `directory`, or the one shipped with Hearth."""
+    return Calibration.load(calibration_file(mode, directory))
 
 
 def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
@@ -101,14 +102,15 @@ def fit_calibration(rows: Sequence[Mapping[str, float]], wrong: Sequence[int], f
     cal = Calibration(tuple(features), tuple(mean.tolist()), tuple(scale.tolist()), tuple(w.tolist()), b, 0.5,
                       window)
     scores = [cal.score(r) for r in rows]
-    return Calibration(cal.features, cal.mean, cal.scale, cal.weights, cal.bias,
-                       threshold_for_rate(scores, target_rate), window)
+    # Rounded up to 4 decimals: a readable setting that still escalates at most the target share.
+    threshold = math.ceil(threshold_for_rate(scores, target_rate) * 1e4) / 1e4
+    return Calibration(cal.features, cal.mean, cal.scale, cal.weights, cal.bias, threshold, window)
 
 
 def threshold_for_rate(scores: Sequence[float], rate: float) -> float:
     """The smallest threshold for which at most `rate` of `scores` lie strictly above it."""
     ordered = sorted(scores, reverse=True)
-    k = int(math.floor(rate * len(ordered)))
+    k = math.floor(rate * len(ordered))
     if k <= 0:
         return float(ordered[0]) if ordered else 1.0
     if k >= len(ordered):
@@ -118,7 +120,7 @@ def threshold_for_rate(scores: Sequence[float], rate: float) -> float:
 
 def cross_validated_scores(rows: Sequence[Mapping[str, float]], wrong: Sequence[int], features: Sequence[str],
                            folds: int = 5, l2: float = 1.0, seed: int = 0) -> list[float]:
-    """Out-of-fold scores: each row is scored by a model fit without it, so their AUROC is an honest estimate."""
+    """Out-of-fold scores: each row is scored by a model fit without it (an honest AUROC estimate)."""
     n = len(rows)
     order = np.random.default_rng(seed).permutation(n)
     out = [0.0] * n

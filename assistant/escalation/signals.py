@@ -1,7 +1,8 @@
 """Confidence signals from the per-token log-probabilities and entropies the engine reports.
 
-Every signal is computed from the first tokens of a local answer (the decision window) and oriented so that its
-natural reading is kept (`mean_logprob` near 0 is confident); `RISK_SIGN` says which direction means "likely wrong".
+Every signal is computed from the first tokens of a local answer (the decision window) and oriented so that
+its natural reading is kept (`mean_logprob` near 0 is confident); `RISK_SIGN` says which direction means
+"likely wrong".
 """
 
 from __future__ import annotations
