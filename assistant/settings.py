@@ -16,7 +16,7 @@ from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, Setting
                                TomlConfigSettingsSource)
 
 from .engine.sampling import SamplingParams
-from .escalation.defaults import shipped_threshold
+from .escalation.defaults import shipped_threshold, shipped_window
 from .errors import ConfigError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -87,12 +87,20 @@ class EscalationSettings(_Group):
     """When the Assistant leaves the device."""
 
     enabled: bool = Field(True, description="Escalate on triggers when a cloud is configured.")
-    threshold: float = Field(default_factory=shipped_threshold, ge=0.0, le=1.0, description="Combined "
-                             "low-confidence score (P(wrong), calibrated) above which to escalate; default: the "
-                             "shipped calibration's.")
-    decision_window: int = Field(8, ge=1, description="Tokens buffered in a stream before deciding.")
-    calibration: Path | None = Field(None, description="Calibration JSON from `hearth calibrate --out` (weights of "
-                                     "the combined score); default: the one shipped for the default model.")
+    threshold: float = Field(default_factory=lambda: shipped_threshold("stream"), ge=0.0, le=1.0,
+                             description="Combined low-confidence score (calibrated P(wrong)) of a streamed "
+                             "answer's decision window above which to escalate; default: the shipped calibration's.")
+    decision_window: int = Field(default_factory=lambda: shipped_window("stream", 8), ge=1,
+                                 description="Tokens of a streamed answer buffered and scored before deciding "
+                                 "(the calibration was fit for this window).")
+    complete_threshold: float = Field(default_factory=lambda: shipped_threshold("complete"), ge=0.0, le=1.0,
+                                      description="Like `threshold`, for non-streamed answers (`complete`), which "
+                                      "are scored on up to `complete_window` tokens.")
+    complete_window: int = Field(default_factory=lambda: shipped_window("complete", 64), ge=1,
+                                 description="Tokens of a non-streamed answer scored before deciding.")
+    calibration_dir: Path | None = Field(None, description="Directory written by `hearth calibrate --out DIR` "
+                                         "(the combined scores' weights); default: the calibration shipped for the "
+                                         "default model.")
     redact_terms: tuple[str, ...] = Field((), description="Words or phrases privacy mode `redact` always replaces "
                                           "with placeholders.")
     audit: bool = Field(True, description="Append one JSON line per request to $HEARTH_HOME/audit.jsonl (no "
@@ -149,7 +157,7 @@ class VoiceSettings(_Group):
     asr_engine: Literal["pocketsphinx"] = Field("pocketsphinx", description="Speech-to-text engine.")
     asr_open_fallback: bool = Field(True, description="Decode utterances outside the home grammar with the "
                                     "open-vocabulary language model (otherwise they yield no transcript).")
-    asr_reject_margin: float = Field(8.0, description="A grammar transcript is kept only if its pocketsphinx path "
+    asr_reject_margin: float = Field(5.0, description="A grammar transcript is kept only if its pocketsphinx path "
                                      "score beats open-vocabulary decoding by this much per 10 ms frame (rejects "
                                      "speech forced into a command; needs asr_open_fallback).")
     tts_engine: Literal["espeak-ng"] = Field("espeak-ng", description="Text-to-speech engine.")

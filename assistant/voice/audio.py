@@ -49,7 +49,7 @@ def resample(pcm: bytes, src_rate: int, dst_rate: int = RATE) -> bytes:
     x = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
     if dst_rate < src_rate:
         x = _lowpass(x, 0.5 * dst_rate / src_rate)
-    n_out = int(round(len(x) * dst_rate / src_rate))
+    n_out = round(len(x) * dst_rate / src_rate)
     t = np.arange(n_out) * (src_rate / dst_rate)
     y = np.interp(t, np.arange(len(x)), x)
     return np.clip(np.round(y), -32768, 32767).astype("<i2").tobytes()

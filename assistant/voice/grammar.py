@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import ConfigError
 from . import numbers
 from .home import Home
 
@@ -62,7 +63,7 @@ def expand_phrases() -> list[Phrase]:
         targets = TARGETS if "{target}" in phrase else (("", ""),)
         for generic, heard in targets:
             expansion = phrase.replace("{target}", generic)
-            heard_phrase = phrase.replace("{target}", heard.format(need=need))
+            heard_phrase = phrase.replace("{target}", heard.format(need=need)).replace("<room>", f"<room_{need}>")
             if (expansion, heard_phrase) not in seen:
                 seen.add((expansion, heard_phrase))
                 out.append(Phrase(action, attribute, need, expansion, heard_phrase))
@@ -125,33 +126,37 @@ def _degree_range(home: Home) -> range:
 
 
 def _target_rules(home: Home, need: str) -> list[str]:
-    """`<room_device_NEED>`, `<device_in_room_NEED>`, `<device_NEED>`: only pairs that exist in this home."""
+    """`<room_NEED>`, `<room_device_NEED>`, `<device_in_room_NEED>`, `<device_NEED>`: only rooms and devices of
+    this home that have the capability, and only room/device pairs that exist."""
     by_room: dict[str, set[str]] = {}
     for d in home.devices:
         if d.can(need):
             by_room.setdefault(d.room, set()).update(d.spoken)
-    if not by_room:
-        return [f"<{kind}_{need}> = <VOID>;" for kind in ("room_device", "device_in_room", "device")]
-    pairs, inverse = [], []
+    pairs, inverse, rooms_all = [], [], set()
     for room_id, devices in sorted(by_room.items()):
-        rooms = " | ".join(sorted(home.room(room_id).spoken))
-        devs = " | ".join(sorted(devices))
+        spoken = sorted(home.room(room_id).spoken)
+        rooms_all.update(spoken)
+        rooms, devs = " | ".join(spoken), " | ".join(sorted(devices))
         pairs.append(f"( ({rooms}) ({devs}) )")
         inverse.append(f"( ({devs}) in [the] ({rooms}) )")
     every = " | ".join(sorted({n for devs in by_room.values() for n in devs}))
-    return [f"<room_device_{need}> = {' | '.join(pairs)};", f"<device_in_room_{need}> = {' | '.join(inverse)};",
-            f"<device_{need}> = {every};"]
+    return [f"<room_{need}> = {' | '.join(sorted(rooms_all))};", f"<room_device_{need}> = {' | '.join(pairs)};",
+            f"<device_in_room_{need}> = {' | '.join(inverse)};", f"<device_{need}> = {every};"]
 
 
 def build_jsgf(home: Home) -> str:
     """The JSGF grammar of every command phrase for this home. Targets are limited to devices that exist in the
-    named room and can do what the phrase asks: a tighter grammar leaves the recogniser fewer wrong paths."""
-    rules = [f"<room> = {' | '.join(sorted({n for r in home.rooms for n in r.spoken}))};",
-             f"<percent> = {' | '.join(numbers.to_words(n) for n in range(numbers.MAX + 1))};",
+    named room and can do what the phrase asks, and phrases no device can serve are left out: a tighter grammar
+    leaves the recogniser fewer wrong paths."""
+    present = {c for c in CAPABILITIES if any(d.can(c) for d in home.devices)}
+    rules = [f"<percent> = {' | '.join(numbers.to_words(n) for n in range(numbers.MAX + 1))};",
              f"<degrees> = {' | '.join(numbers.to_words(n) for n in _degree_range(home))};"]
-    for need in CAPABILITIES:
+    for need in sorted(present):
         rules += _target_rules(home, need)
-    body = " | ".join(f"( {p.heard} )" for p in expand_phrases())
+    phrases = [p for p in expand_phrases() if p.need in present]
+    if not phrases:
+        raise ConfigError("the home has no device that can be controlled or asked about")
+    body = " | ".join(f"( {p.heard} )" for p in phrases)
     return "\n".join(["#JSGF V1.0;", "grammar hearth_home;", f"public <command> = {body};", *rules]) + "\n"
 
 

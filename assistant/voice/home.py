@@ -98,7 +98,7 @@ class Device(BaseModel):
         return tuple(_phrase(a) for a in v)
 
     @model_validator(mode="after")
-    def _defaults(self) -> "Device":
+    def _defaults(self) -> Device:
         if not self.capabilities:
             object.__setattr__(self, "capabilities", DEFAULT_CAPABILITIES[self.type])
         if self.entity_id is not None and "." not in self.entity_id:
@@ -128,7 +128,7 @@ class Home(BaseModel):
     """Every device."""
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Home":
+    def _consistent(self) -> Home:
         room_ids = [r.id for r in self.rooms]
         device_ids = [d.id for d in self.devices]
         for label, ids in (("room", room_ids), ("device", device_ids)):

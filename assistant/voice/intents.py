@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from . import numbers
@@ -27,8 +27,8 @@ class Intent:
     """Devices it applies to (empty when the named device does not exist in that room)."""
     room: str | None
     """Id of the room that was named, if any."""
-    device: str | None
-    """The spoken device name, if one was named."""
+    device: str | None = field(default=None, compare=False)
+    """The spoken device name, if one was named (not part of equality: `light` and `lights` are the same intent)."""
     value: int | None = None
     """Brightness percent or temperature for `set_*` actions."""
     attribute: Attribute | None = None

@@ -108,6 +108,8 @@ class VoicePipeline:
         result.response = response
         timings["first_audio_s"] = self._speak(response, sink, result, t0)
         timings["first_text_s"] = None if response.first_text_wall is None else response.first_text_wall - t0
+        if response.generated_wall is not None:
+            timings["llm_done_s"] = response.generated_wall - t0
         timings["total_s"] = time.perf_counter() - t0
         if timings["first_audio_s"] is not None and timings["eos_delay_s"] is not None:
             timings["first_audio_from_speech_end_s"] = timings["first_audio_s"] + timings["eos_delay_s"]

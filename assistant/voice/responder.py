@@ -41,6 +41,8 @@ class Response:
     """`perf_counter()` when the first reply text existed (first LLM token, or the intent's answer)."""
     finish_reason: str | None = None
     """The LLM's finish reason (`stop`, `length`, `cancelled`), for assistant answers."""
+    generated_wall: float | None = None
+    """`perf_counter()` when the LLM finished generating (speech of the first sentences starts before it)."""
     _pieces: Iterator[str] | None = None
 
     def sentences(self) -> Iterator[str]:
@@ -132,11 +134,21 @@ class Responder:
                             out.put(sentence)
                     elif isinstance(event, Finish):
                         response.finish_reason = event.reason
+            response.generated_wall = time.perf_counter()
             for sentence in chunker.flush():
                 out.put(sentence)
         except HearthError as exc:
             out.put(exc)
-        except Exception as exc:  # a worker thread must always report back, or the consumer waits to its deadline
+        except Exception as exc:  # noqa: BLE001 -- a worker thread must always report back, or the consumer waits to its deadline
             out.put(HearthError(f"the assistant failed: {exc.__class__.__name__}: {exc}"))
         finally:
             out.put(_DONE)
+
+
+def warm_up(assistant: Assistant, settings: VoiceSettings, sampling: SamplingParams,
+            cancel: threading.Event | None = None) -> Assistant:
+    """Run the voice system prompt through the model once, so the first question reuses its cached prefix."""
+    messages = [ChatMessage("system", settings.system_prompt), ChatMessage("user", "Hello.")]
+    assistant.complete(ChatRequest(messages=messages, params=sampling.model_copy(update={"max_tokens": 1}),
+                                   cancel=cancel))
+    return assistant

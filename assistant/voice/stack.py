@@ -22,36 +22,51 @@ from .wake import OpenWakeWordDetector, WakeWordDetector
 
 
 class BackgroundAssistant:
-    """Loads the Assistant (and its model) in a thread at start-up, so commands never wait for it and the first
+    """Loads the Assistant (and its model) in a thread once started, so commands never wait for it and the first
     question waits at most for what is left of the load."""
 
-    def __init__(self, factory: Callable[[], Assistant]) -> None:
+    def __init__(self, factory: Callable[[threading.Event], Assistant]) -> None:
         self._factory = factory
+        self.cancel = threading.Event()
+        """Set by `close`: the factory should stop optional work (the warm-up generation)."""
         self._done = threading.Event()
         self._value: Assistant | None = None
         self._error: HearthError | None = None
-        threading.Thread(target=self._load, daemon=True, name="hearth-voice-load").start()
+        self._thread = threading.Thread(target=self._load, daemon=True, name="hearth-voice-load")
+
+    def start(self) -> BackgroundAssistant:
+        self._thread.start()
+        return self
 
     def _load(self) -> None:
         try:
-            self._value = self._factory()
+            self._value = self._factory(self.cancel)
         except HearthError as exc:
             self._error = exc
-        except Exception as exc:  # reported to whoever asks, instead of dying silently in a thread
+        except Exception as exc:  # noqa: BLE001 -- reported to whoever asks, instead of dying silently in a thread
             self._error = HearthError(f"loading the assistant failed: {exc.__class__.__name__}: {exc}")
         finally:
             self._done.set()
 
     def __call__(self) -> Assistant:
+        if not self._thread.is_alive() and not self._done.is_set():
+            raise HearthError("the assistant was never started")
         self._done.wait()
         if self._error is not None:
             raise self._error
         assert self._value is not None
         return self._value
 
-    def close(self) -> None:
-        if self._done.is_set() and self._value is not None:
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Free the model; waits (bounded) for a load still in progress, because tearing down the interpreter
+        under a native model load crashes the process."""
+        self.cancel.set()
+        if not self._thread.is_alive() and not self._done.is_set():
+            return  # never started
+        self._done.wait(timeout_s)
+        if self._value is not None:
             self._value.engine.close()
+            self._value = None
 
 
 @dataclass

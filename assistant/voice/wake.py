@@ -29,6 +29,7 @@ class WakeWordDetector(Protocol):
     """Streams audio in, reports wake words."""
 
     names: tuple[str, ...]
+    """The wake words it listens for."""
 
     def process(self, pcm: bytes) -> WakeDetection | None:
         """Feed 16 kHz 16-bit mono PCM (any length); return a detection that happened in it, if any."""

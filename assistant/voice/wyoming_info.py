@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from wyoming.info import (AsrModel, AsrProgram, Attribution, HandleModel, HandleProgram, Info, TtsProgram, TtsVoice,
-                          WakeModel, WakeProgram)
+from wyoming.info import (
+    AsrModel,
+    AsrProgram,
+    Attribution,
+    HandleModel,
+    HandleProgram,
+    Info,
+    TtsProgram,
+    TtsVoice,
+    WakeModel,
+    WakeProgram,
+)
 
 from ..settings import Settings
 

@@ -24,8 +24,7 @@ from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 from wyoming.wake import Detect, Detection, NotDetected
 
-from ..errors import ConfigError, HearthError
-from .asr import transcribe
+from ..errors import ConfigError, HearthError, SpeechToolError
 from .audio import RATE, WIDTH
 from .sentences import SentenceChunker
 from .stack import VoiceStack
@@ -37,10 +36,12 @@ log = logging.getLogger("hearth.voice.wyoming")
 T = TypeVar("T")
 _END = object()
 SAMPLES_PER_CHUNK = 1024
+ASR_WAIT_S = 30.0
 
 
 class VoiceService:
-    """What all connections share: the stack, and a lock for the (not thread-safe) speech recogniser."""
+    """What all connections share: the stack, and a lock for the (not thread-safe) speech recogniser, which one
+    connection holds from `audio-start` to `audio-stop` so that decoding keeps pace with the incoming audio."""
 
     def __init__(self, stack: VoiceStack) -> None:
         self.stack = stack
@@ -58,9 +59,21 @@ class VoiceService:
         v = self.stack.settings.voice
         return EspeakSynthesizer(voice or v.tts_voice, v.tts_speed, v.tts_timeout_s)
 
-    def recognise(self, pcm: bytes) -> str:
-        with self.asr_lock:
-            return transcribe(self.stack.asr, pcm).text
+    def begin_utterance(self) -> None:
+        """Take the recogniser for one connection's utterance (released by `end_utterance`)."""
+        if not self.asr_lock.acquire(timeout=ASR_WAIT_S):
+            raise SpeechToolError(f"the speech recogniser stayed busy for {ASR_WAIT_S:g} s")
+        try:
+            self.stack.asr.start()
+        except BaseException:
+            self.asr_lock.release()
+            raise
+
+    def end_utterance(self) -> str:
+        try:
+            return self.stack.asr.finish().text
+        finally:
+            self.asr_lock.release()
 
 
 async def _in_thread(iterator_fn: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
@@ -72,7 +85,7 @@ async def _in_thread(iterator_fn: Callable[[], Iterator[T]]) -> AsyncIterator[T]
         try:
             for item in iterator_fn():
                 loop.call_soon_threadsafe(q.put_nowait, item)
-        except BaseException as exc:  # handed to the event loop, which raises it in the handler
+        except BaseException as exc:  # noqa: BLE001 -- handed to the event loop, which raises it in the handler
             loop.call_soon_threadsafe(q.put_nowait, exc)
         loop.call_soon_threadsafe(q.put_nowait, _END)
 
@@ -92,8 +105,9 @@ class HearthEventHandler(AsyncEventHandler):
         self.service = service
         self.mode: str | None = None  # "transcribe" or "detect": what the next audio is for
         self.converter = AudioChunkConverter(rate=RATE, width=WIDTH, channels=1)
-        self.audio: list[bytes] = []
+        self.decoding = False  # this connection holds the recogniser and feeds it as audio arrives
         self.wake: OpenWakeWordDetector | None = None
+        self.wake_names: list[str] | None = None
         self.detected = False
         self.tts_stream: tuple[SentenceChunker, EspeakSynthesizer] | None = None
 
@@ -111,14 +125,22 @@ class HearthEventHandler(AsyncEventHandler):
         if Describe.is_type(event.type):
             await self.write_event(self.service.info_event)
         elif Transcribe.is_type(event.type):
-            self.mode, self.audio = "transcribe", []
+            await self._drop_utterance()
+            self.mode = "transcribe"
         elif Detect.is_type(event.type):
+            await self._drop_utterance()
             names = Detect.from_event(event).names
-            self.wake = await asyncio.to_thread(self.service.new_wake_detector, names)
+            if self.wake is None or self.wake_names != names:  # building one costs ~0.5 s; reuse it per connection
+                self.wake = await asyncio.to_thread(self.service.new_wake_detector, names)
+                self.wake_names = names
+            else:
+                await asyncio.to_thread(self.wake.reset)
             self.mode, self.detected = "detect", False
         elif AudioStart.is_type(event.type):
             self.converter = AudioChunkConverter(rate=RATE, width=WIDTH, channels=1)
-            self.audio = []
+            if self.mode == "transcribe" and not self.decoding:
+                await asyncio.to_thread(self.service.begin_utterance)
+                self.decoding = True
         elif AudioChunk.is_type(event.type):
             await self._audio_chunk(AudioChunk.from_event(event))
         elif AudioStop.is_type(event.type):
@@ -143,10 +165,22 @@ class HearthEventHandler(AsyncEventHandler):
         elif Transcript.is_type(event.type):
             await self._handle_transcript(Transcript.from_event(event).text)
 
+    async def _drop_utterance(self) -> None:
+        """Release the recogniser if this connection still holds it (a new request, or the client left)."""
+        if self.decoding:
+            self.decoding = False
+            await asyncio.to_thread(self.service.end_utterance)
+
+    async def disconnect(self) -> None:
+        await self._drop_utterance()
+
     async def _audio_chunk(self, chunk: AudioChunk) -> None:
         pcm = self.converter.convert(chunk).audio
         if self.mode == "transcribe":
-            self.audio.append(pcm)
+            if not self.decoding:  # audio without audio-start
+                await asyncio.to_thread(self.service.begin_utterance)
+                self.decoding = True
+            await asyncio.to_thread(self.service.stack.asr.feed, pcm)
         elif self.mode == "detect" and self.wake is not None and not self.detected:
             hit = await asyncio.to_thread(self.wake.process, pcm)
             if hit is not None:
@@ -155,13 +189,16 @@ class HearthEventHandler(AsyncEventHandler):
 
     async def _audio_stop(self) -> None:
         if self.mode == "transcribe":
-            pcm, self.audio, self.mode = b"".join(self.audio), [], None
-            text = await asyncio.to_thread(self.service.recognise, pcm)
+            self.mode = None
+            text = ""
+            if self.decoding:
+                self.decoding = False
+                text = await asyncio.to_thread(self.service.end_utterance)
             await self.write_event(Transcript(text=text).event())
         elif self.mode == "detect":
             if not self.detected:
                 await self.write_event(NotDetected().event())
-            self.mode, self.wake = None, None
+            self.mode = None
 
     async def _speak_text(self, text: str, synth: EspeakSynthesizer) -> None:
         chunker = SentenceChunker()
