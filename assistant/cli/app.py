@@ -15,6 +15,11 @@ COMMAND_MODULES = [
     "assistant.cli.chat",
     "assistant.cli.serve",
     "assistant.cli.quantize",
+    "assistant.cli.voice",
+    "assistant.cli.calibrate",
+    "assistant.cli.plan",
+    "assistant.cli.doctor",
+    "assistant.cli.bench",
 
 ]
 

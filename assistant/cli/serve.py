@@ -40,7 +40,8 @@ def _url(sock: socket.socket) -> str:
 def register(app: typer.Typer) -> None:
     @app.command()
     @cli_errors
-    @settings_command("model", "api_key", "server", "engine", "sampling", "home", "log_prompts")
+    @settings_command("model", "api_key", "server", "engine", "sampling", "privacy", "cloud", "escalation",
+                      "home", "log_prompts")
     def serve(*, settings: Settings) -> None:
         """Serve the model over an OpenAI-compatible HTTP API (chat, completions, models, health, metrics)."""
         import uvicorn

@@ -1,0 +1,132 @@
+"""The HTTP endpoints: OpenAI's `/v1/*`, plus `/health` and `/metrics`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
+
+from assistant.errors import ModelNotFoundError
+
+from .errors import ModelLoadingError, envelope
+from .metrics import CONTENT_TYPE
+from .middleware import require_api_key
+from .schemas import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    Completion,
+    CompletionRequest,
+    ErrorEnvelope,
+    Health,
+    ModelCard,
+    ModelList,
+)
+from .service import ClientGone, Run, stream, whole
+from .shapes import ChatShape, CompletionShape, Shape
+from .state import ServerState
+from .translate import Plan, plan_chat, plan_completion
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorEnvelope} for code in (400, 401, 404, 413, 422, 429, 503, 504)}
+log = logging.getLogger("hearth.server")
+_CLIENT_CLOSED = 499  # nginx's convention for "the client went away"; never seen by that client
+
+
+async def state(request: Request) -> ServerState:
+    return request.app.state.hearth
+
+
+def _check_model(hearth: ServerState, name: str) -> None:
+    if name not in hearth.model_names():
+        raise ModelNotFoundError(f"the model '{name}' does not exist; see /v1/models", param="model")
+
+
+async def _respond(hearth: ServerState, plan: Plan, shape: Shape, request: Request, streamed: bool) -> Response:
+    scheduler = hearth.require_ready()
+    gauge = hearth.metrics.in_flight
+    closed = []
+
+    def on_close() -> None:
+        if not closed:
+            closed.append(True)
+            plan.cancel.set()
+            gauge.dec()
+
+    if hearth.settings.log_prompts:  # off by default: prompts are the user's data
+        first = plan.requests[0]
+        log.info("%s prompt: %r", shape.id, first.prompt if first.messages is None else
+                 [(m.role, m.content) for m in first.messages])
+    gauge.inc()
+    handed_over = False
+    try:
+        run = Run(scheduler, plan, request)
+        decision = await run.decision()
+        if streamed:
+            response = await stream(run, shape, decision, on_close)
+            # Runs even when the client leaves before the body's generator ever started.
+            response.background = BackgroundTask(on_close)
+            handed_over = True
+            return response
+        return await whole(run, shape, decision)
+    except ClientGone:
+        return Response(status_code=_CLIENT_CLOSED)
+    finally:
+        if not handed_over:
+            on_close()
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=_ERRORS)
+
+    @v1.get("/models", response_model=ModelList)
+    async def list_models(hearth: ServerState = Depends(state)) -> ModelList:
+        hearth.require_ready()
+        return ModelList(data=[ModelCard(id=n, created=hearth.started) for n in hearth.model_names()])
+
+    @v1.get("/models/{model_id:path}", response_model=ModelCard)
+    async def get_model(model_id: str, hearth: ServerState = Depends(state)) -> ModelCard:
+        hearth.require_ready()
+        _check_model(hearth, model_id)
+        return ModelCard(id=model_id, created=hearth.started)
+
+    @v1.post("/chat/completions", response_model=None, responses={200: {"model": ChatCompletion, "content": {
+        "text/event-stream": {}}}})
+    async def chat_completions(body: ChatCompletionRequest, request: Request,
+                               hearth: ServerState = Depends(state)) -> Response:
+        hearth.require_ready()
+        _check_model(hearth, body.model)
+        plan = plan_chat(body, hearth.settings.sampling)
+        usage = bool(body.stream_options and body.stream_options.include_usage)
+        shape = ChatShape(body.model, body.n, include_usage=usage, logprobs=bool(body.logprobs))
+        return await _respond(hearth, plan, shape, request, body.stream)
+
+    @v1.post("/completions", response_model=None, responses={200: {"model": Completion, "content": {
+        "text/event-stream": {}}}})
+    async def completions(body: CompletionRequest, request: Request,
+                          hearth: ServerState = Depends(state)) -> Response:
+        hearth.require_ready()
+        _check_model(hearth, body.model)
+        plan = plan_completion(body, hearth.settings.sampling)
+        usage = bool(body.stream_options and body.stream_options.include_usage)
+        shape = CompletionShape(body.model, body.n, include_usage=usage, logprobs=body.logprobs)
+        return await _respond(hearth, plan, shape, request, body.stream)
+
+    @router.get("/health", response_model=Health, responses={503: {"model": ErrorEnvelope}})
+    async def health(hearth: ServerState = Depends(state)) -> Any:
+        if not hearth.ready or hearth.assistant is None:
+            error = ModelLoadingError(f"the model failed to load: {hearth.load_error.message}"
+                                      if hearth.load_error else "the model is loading")
+            return JSONResponse(envelope(503, error.message, error.code), status_code=503)
+        return Health(model=hearth.assistant.model_info.id)
+
+    @router.get("/metrics", dependencies=[Depends(require_api_key)], response_class=Response,
+                responses={200: {"content": {CONTENT_TYPE: {}}}, 401: {"model": ErrorEnvelope}})
+    async def metrics(hearth: ServerState = Depends(state)) -> Response:
+        return Response(hearth.metrics.render(), media_type=CONTENT_TYPE)
+
+    router.include_router(v1)
+    return router

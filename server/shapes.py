@@ -1,0 +1,184 @@
+"""OpenAI response shapes, built from Hearth events: whole responses, stream chunks and logprobs.
+
+Two shapes (chat and text completion) share one stream loop; each knows only how its JSON looks. Stream chunks are
+serialised with `json.dumps` directly (no pydantic round trip) because they are on the per-token path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.engine.events import Finish, TokenEvent, TopLogprob
+
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def token_text(piece: bytes) -> str:
+    """A token's string as OpenAI shows it; a piece that is part of a UTF-8 character is spelled as its bytes."""
+    try:
+        return piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return "bytes:" + "".join(f"\\x{b:02x}" for b in piece)
+
+
+def _top(t: TopLogprob) -> dict[str, Any]:
+    return {"token": token_text(t.piece), "logprob": t.logprob, "bytes": list(t.piece)}
+
+
+def chat_logprobs(tokens: list[TokenEvent]) -> dict[str, Any]:
+    """`choices[i].logprobs` of a chat completion: `{"content": [{token, logprob, bytes, top_logprobs}]}`."""
+    content = [{"token": token_text(t.piece), "logprob": t.logprob, "bytes": list(t.piece),
+                "top_logprobs": [_top(a) for a in t.top]} for t in tokens]
+    return {"content": content, "refusal": None}
+
+
+def completion_logprobs(tokens: list[TokenEvent], offset: int, with_top: bool) -> dict[str, Any]:
+    """`choices[i].logprobs` of a text completion (the legacy parallel-lists shape)."""
+    texts = [token_text(t.piece) for t in tokens]
+    offsets = []
+    for text in texts:
+        offsets.append(offset)
+        offset += len(text)
+    top = [{token_text(a.piece): a.logprob for a in t.top} for t in tokens] if with_top else None
+    return {"tokens": texts, "token_logprobs": [t.logprob for t in tokens], "top_logprobs": top,
+            "text_offset": offsets}
+
+
+def finish_reason(finish: Finish) -> str:
+    # `cancelled` only reaches a client whose deadline passed mid-stream, and that client gets an error event.
+    return "length" if finish.reason == "length" else "stop"
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + _DUMPS(payload).encode() + b"\n\n"
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+@dataclass
+class ChoiceResult:
+    """One choice, accumulated from its events."""
+
+    text: list[str] = field(default_factory=list)
+    tokens: list[TokenEvent] = field(default_factory=list)
+    finish: Finish | None = None
+
+
+class Shape:
+    """How one endpoint's responses look."""
+
+    object_whole = ""
+    object_chunk = ""
+    id_prefix = ""
+
+    def __init__(self, model: str, n_per_prompt: int, include_usage: bool = False) -> None:
+        self.id = self.id_prefix + uuid.uuid4().hex[:24]
+        self.created = int(time.time())
+        self.model = model
+        self.n_per_prompt = n_per_prompt
+        self.include_usage = include_usage
+
+    def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "object": self.object_chunk, "created": self.created,
+                               "model": self.model, "system_fingerprint": None, "choices": choices}
+        if self.include_usage:
+            out["usage"] = None
+        return out
+
+    def usage(self, finishes: list[Finish]) -> dict[str, int]:
+        # Choices of the same prompt share its prompt tokens: count them once per prompt.
+        prompt = sum(f.usage.prompt_tokens for i, f in enumerate(finishes) if i % self.n_per_prompt == 0)
+        completion = sum(f.usage.completion_tokens for f in finishes)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def usage_chunk(self, finishes: list[Finish]) -> bytes:
+        out = self._chunk([])
+        out["usage"] = self.usage(finishes)
+        return sse(out)
+
+    def start(self, index: int) -> bytes | None:
+        return None
+
+    def delta(self, index: int, text: str, tokens: list[TokenEvent], offset: int) -> bytes:
+        raise NotImplementedError
+
+    def end(self, index: int, finish: Finish, tokens: list[TokenEvent], offset: int) -> bytes:
+        raise NotImplementedError
+
+    def whole(self, results: list[ChoiceResult], echoes: list[str] | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class ChatShape(Shape):
+    object_whole = "chat.completion"
+    object_chunk = "chat.completion.chunk"
+    id_prefix = "chatcmpl-"
+
+    def __init__(self, model: str, n_per_prompt: int, include_usage: bool = False,
+                 logprobs: bool = False) -> None:
+        super().__init__(model, n_per_prompt, include_usage)
+        self.logprobs = logprobs
+
+    def start(self, index: int) -> bytes:
+        return sse(self._chunk([{"index": index, "delta": {"role": "assistant", "content": ""},
+                                 "logprobs": None, "finish_reason": None}]))
+
+    def delta(self, index: int, text: str, tokens: list[TokenEvent], offset: int) -> bytes:
+        lp = chat_logprobs(tokens) if self.logprobs else None
+        return sse(self._chunk([{"index": index, "delta": {"content": text}, "logprobs": lp,
+                                 "finish_reason": None}]))
+
+    def end(self, index: int, finish: Finish, tokens: list[TokenEvent], offset: int) -> bytes:
+        lp = chat_logprobs(tokens) if self.logprobs and tokens else None
+        return sse(self._chunk([{"index": index, "delta": {}, "logprobs": lp,
+                                 "finish_reason": finish_reason(finish)}]))
+
+    def whole(self, results: list[ChoiceResult], echoes: list[str] | None) -> dict[str, Any]:
+        choices = [{"index": i, "message": {"role": "assistant", "content": "".join(r.text), "refusal": None},
+                    "logprobs": chat_logprobs(r.tokens) if self.logprobs else None,
+                    "finish_reason": finish_reason(r.finish)} for i, r in enumerate(results) if r.finish]
+        return {"id": self.id, "object": self.object_whole, "created": self.created, "model": self.model,
+                "system_fingerprint": None, "choices": choices,
+                "usage": self.usage([r.finish for r in results if r.finish])}
+
+
+class CompletionShape(Shape):
+    object_whole = "text_completion"
+    object_chunk = "text_completion"
+    id_prefix = "cmpl-"
+
+    def __init__(self, model: str, n_per_prompt: int, include_usage: bool = False,
+                 logprobs: int | None = None) -> None:
+        super().__init__(model, n_per_prompt, include_usage)
+        self.logprobs = logprobs
+
+    def _lp(self, tokens: list[TokenEvent], offset: int) -> dict[str, Any] | None:
+        if self.logprobs is None:
+            return None
+        return completion_logprobs(tokens, offset, self.logprobs > 0)
+
+    def delta(self, index: int, text: str, tokens: list[TokenEvent], offset: int) -> bytes:
+        return sse(self._chunk([{"index": index, "text": text, "logprobs": self._lp(tokens, offset),
+                                 "finish_reason": None}]))
+
+    def end(self, index: int, finish: Finish, tokens: list[TokenEvent], offset: int) -> bytes:
+        lp = self._lp(tokens, offset) if tokens else None
+        return sse(self._chunk([{"index": index, "text": "", "logprobs": lp,
+                                 "finish_reason": finish_reason(finish)}]))
+
+    def whole(self, results: list[ChoiceResult], echoes: list[str] | None) -> dict[str, Any]:
+        choices = []
+        for i, r in enumerate(results):
+            if r.finish is None:
+                continue
+            head = echoes[i] if echoes else ""
+            choices.append({"index": i, "text": head + "".join(r.text),
+                            "logprobs": self._lp(r.tokens, len(head)), "finish_reason": finish_reason(r.finish)})
+        return {"id": self.id, "object": self.object_whole, "created": self.created, "model": self.model,
+                "system_fingerprint": None, "choices": choices,
+                "usage": self.usage([r.finish for r in results if r.finish])}

@@ -1,0 +1,142 @@
+"""The app factory in-process (Starlette's TestClient): deadlines, readiness, per-app state."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from assistant.assistant import Assistant
+from assistant.settings import load_settings
+from server import create_app
+
+# A grammar that cannot finish early: the model must write a 4000-character string.
+LONG = {"model": "local", "messages": [{"role": "user", "content": "Write."}], "max_tokens": 1500,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "l", "schema": {
+            "type": "object", "required": ["t"], "properties": {"t": {"type": "string", "minLength": 4000}}}}}}
+SHORT = {"model": "local", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+
+
+@pytest.fixture(scope="module")
+def engine1(default_model_path):
+    from assistant.runtime import load_engine
+
+    eng = load_engine(load_settings(model=str(default_model_path), engine={"n_ctx": 1024, "n_threads": 1}))
+    yield eng
+    eng.close()
+
+
+def _app(engine, home, **server):
+    settings = load_settings(model="ignored", home=home, server=server)
+    return create_app(settings, Assistant(engine, settings))
+
+
+def _wait_idle(app) -> None:
+    deadline = time.monotonic() + 20
+    while app.state.hearth.scheduler.busy:
+        assert time.monotonic() < deadline, "the abandoned generation did not stop"
+        time.sleep(0.01)
+
+
+def _still_serves(engine, home) -> None:
+    with TestClient(_app(engine, home)) as http:
+        ok = http.post("/v1/chat/completions", json=SHORT)
+        assert ok.status_code == 200, ok.text
+
+
+def test_deadline_gives_504_and_frees_the_model(engine1, tmp_path):
+    with TestClient(_app(engine1, tmp_path, request_timeout_s=0.3)) as http:
+        r = http.post("/v1/chat/completions", json=LONG)
+        assert r.status_code == 504 and r.json()["error"]["code"] == "timeout"
+        _wait_idle(http.app)
+        generated = http.app.state.hearth.metrics.registry.get_sample_value("hearth_completion_tokens_total")
+        assert generated < 1500, "the generation ran to max_tokens after its deadline"
+    _still_serves(engine1, tmp_path)
+
+
+def test_deadline_mid_stream_sends_an_error_event(engine1, tmp_path):
+    with TestClient(_app(engine1, tmp_path, request_timeout_s=1.0)) as http:
+        with http.stream("POST", "/v1/chat/completions", json={**LONG, "stream": True}) as r:
+            assert r.status_code == 200
+            events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+        assert json.loads(events[-1])["error"]["code"] == "timeout"
+        _wait_idle(http.app)
+    _still_serves(engine1, tmp_path)
+
+
+def test_health_503_when_the_model_cannot_load(tmp_path):
+    settings = load_settings(home=tmp_path, model="no-such-model")
+    with TestClient(create_app(settings)) as http:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and http.app.state.hearth.load_error is None:
+            time.sleep(0.02)
+        r = http.get("/health")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "model_loading"
+        assert "no-such-model" in r.json()["error"]["message"]
+        assert http.get("/v1/models").status_code == 503
+        assert http.post("/v1/chat/completions", json=SHORT).status_code == 503
+
+
+def test_apps_share_no_state(engine1, tmp_path):
+    a, b = _app(engine1, tmp_path), _app(engine1, tmp_path)
+    assert a.state.hearth is not b.state.hearth
+    assert a.state.hearth.metrics.registry is not b.state.hearth.metrics.registry
+    with TestClient(a) as http:
+        assert http.post("/v1/chat/completions", json=SHORT).status_code == 200
+    text = b.state.hearth.metrics.render().decode()
+    assert 'route="/v1/chat/completions"' not in text
+
+
+def test_health_is_503_while_loading_then_200(monkeypatch, default_model_path, tmp_path):
+    import threading
+
+    from assistant import runtime
+
+    gate = threading.Event()
+    real = runtime.build_assistant
+
+    def gated(settings, engine=None):  # the real load, held until the test has seen the loading state
+        assert gate.wait(30)
+        return real(settings, engine)
+
+    monkeypatch.setattr(runtime, "build_assistant", gated)
+    settings = load_settings(home=tmp_path, model=str(default_model_path), engine={"n_ctx": 512, "n_threads": 1})
+    with TestClient(create_app(settings)) as http:
+        r = http.get("/health")
+        assert r.status_code == 503 and r.json()["error"]["message"] == "the model is loading"
+        assert http.post("/v1/chat/completions", json=SHORT).status_code == 503
+        gate.set()
+        deadline = time.monotonic() + 30
+        while http.get("/health").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert http.post("/v1/chat/completions", json=SHORT).status_code == 200
+
+
+def test_log_prompts_only_when_enabled(engine1, caplog, tmp_path):
+    marker = "walrus-umbrella-42"
+    body = {**SHORT, "messages": [{"role": "user", "content": marker}]}
+    for enabled in (False, True):
+        caplog.clear()
+        settings = load_settings(model="ignored", home=tmp_path, log_prompts=enabled)
+        with caplog.at_level("DEBUG"), TestClient(create_app(settings, Assistant(engine1, settings))) as http:
+            assert http.post("/v1/chat/completions", json=body).status_code == 200
+        assert (marker in caplog.text) is enabled
+
+
+def test_cloud_alias_is_served_and_the_route_header_tells_where(engine1, tmp_path):
+    """A cloud alias asks the Assistant for the cloud; with the cloud unreachable the answer is local-degraded."""
+    settings = load_settings(model="ignored", home=tmp_path, cloud={
+        "base_url": "http://127.0.0.1:9/v1", "model": "big-model", "retries": 0, "connect_timeout_s": 2})
+    with TestClient(create_app(settings, Assistant(engine1, settings))) as http:
+        names = [m["id"] for m in http.get("/v1/models").json()["data"]]
+        assert {"local", "cloud", "big-model"} <= set(names)
+        r = http.post("/v1/chat/completions", json={**SHORT, "model": "cloud"})
+        assert r.status_code == 200 and r.headers["x-hearth-route"] == "local-degraded"
+        with http.stream("POST", "/v1/chat/completions", json={**SHORT, "model": "cloud", "stream": True}) as s:
+            assert s.headers["x-hearth-route"] == "local-degraded"
+            assert [line for line in s.iter_lines() if line][-1] == "data: [DONE]"
+        text = http.get("/metrics").text
+        assert 'hearth_route_decisions_total{reason="explicit",route="local-degraded"}' in text
