@@ -36,66 +36,68 @@ def pull_with_progress(settings: Settings, model_id: str, force: bool = False):
     return stored
 
 
+@cli_errors
+@settings_command("home")
+def pull(model_id: Annotated[str, typer.Argument(help="Catalog id, e.g. smollm2-135m-instruct.")],
+         force: Annotated[bool, typer.Option("--force", help="Download again even if installed.")] = False,
+         *, settings: Settings) -> None:
+    """Download a catalog model into the store, verify its SHA-256 and install it atomically."""
+    stored = pull_with_progress(settings, model_id, force)
+    err.print(f"installed {stored.name} ({human_bytes(stored.size_bytes)}, sha256 {stored.sha256[:12]}…)")
+    out.print(str(stored.path))
+
+@cli_errors
+@settings_command("home")
+def models_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+               *, settings: Settings) -> None:
+    """List catalog models and what is installed in the store."""
+    store = open_store(settings)
+    installed = {m.name: m for m in store.installed()}
+    rows = []
+    for entry in store.catalog.entries.values():
+        got = installed.pop(entry.id, None)
+        rows.append({"id": entry.id, "family": entry.family, "params": entry.n_params,
+                     "quantization": entry.quantization, "size_bytes": got.size_bytes if got else entry.size_bytes,
+                     "installed": got is not None, "path": str(got.path) if got else None,
+                     "license": entry.license, "context_length": entry.context_length,
+                     "default": entry.id == store.catalog.default, "source": entry.source.kind})
+    for m in installed.values():
+        rows.append({"id": m.name, "family": None, "params": None, "quantization": None,
+                     "size_bytes": m.size_bytes, "installed": True, "path": str(m.path), "license": None,
+                     "context_length": None, "default": False, "source": m.source})
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "params", "quant", "size", "installed", "source", "license")
+    for r in rows:
+        params = f"{r['params'] / 1e9:.2f}B" if r["params"] else "-"
+        table.add_row(r["id"] + (" (default)" if r["default"] else ""), params, r["quantization"] or "-",
+                      human_bytes(r["size_bytes"]), "yes" if r["installed"] else "no", r["source"],
+                      r["license"] or "-")
+    out.print(table)
+
+@cli_errors
+@settings_command("home")
+def info(model: Annotated[str, typer.Argument(help="Catalog id, store name or path to a .gguf file.")],
+         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+         *, settings: Settings) -> None:
+    """Print a model file's GGUF metadata."""
+    _, path = open_store(settings).resolve(model)
+    summary = read_gguf(Path(path)).summary()
+    if as_json:
+        print_json(summary)
+        return
+    table = Table("field", "value", show_header=False)
+    for key, value in summary.items():
+        if key == "parameters":
+            value = f"{value:,} ({value / 1e9:.3f}B)"
+        elif key == "size_bytes":
+            value = f"{value:,} ({human_bytes(value)})"
+        table.add_row(key, str(value))
+    out.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
-    @cli_errors
-    @settings_command("home")
-    def pull(model_id: Annotated[str, typer.Argument(help="Catalog id, e.g. smollm2-135m-instruct.")],
-             force: Annotated[bool, typer.Option("--force", help="Download again even if installed.")] = False,
-             *, settings: Settings) -> None:
-        """Download a catalog model into the store, verify its SHA-256 and install it atomically."""
-        stored = pull_with_progress(settings, model_id, force)
-        err.print(f"installed {stored.name} ({human_bytes(stored.size_bytes)}, sha256 {stored.sha256[:12]}…)")
-        out.print(str(stored.path))
-
-    @app.command("models")
-    @cli_errors
-    @settings_command("home")
-    def models_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-                   *, settings: Settings) -> None:
-        """List catalog models and what is installed in the store."""
-        store = open_store(settings)
-        installed = {m.name: m for m in store.installed()}
-        rows = []
-        for entry in store.catalog.entries.values():
-            got = installed.pop(entry.id, None)
-            rows.append({"id": entry.id, "family": entry.family, "params": entry.n_params,
-                         "quantization": entry.quantization, "size_bytes": got.size_bytes if got else entry.size_bytes,
-                         "installed": got is not None, "path": str(got.path) if got else None,
-                         "license": entry.license, "context_length": entry.context_length,
-                         "default": entry.id == store.catalog.default, "source": entry.source.kind})
-        for m in installed.values():
-            rows.append({"id": m.name, "family": None, "params": None, "quantization": None,
-                         "size_bytes": m.size_bytes, "installed": True, "path": str(m.path), "license": None,
-                         "context_length": None, "default": False, "source": m.source})
-        if as_json:
-            print_json(rows)
-            return
-        table = Table("id", "params", "quant", "size", "installed", "source", "license")
-        for r in rows:
-            params = f"{r['params'] / 1e9:.2f}B" if r["params"] else "-"
-            table.add_row(r["id"] + (" (default)" if r["default"] else ""), params, r["quantization"] or "-",
-                          human_bytes(r["size_bytes"]), "yes" if r["installed"] else "no", r["source"],
-                          r["license"] or "-")
-        out.print(table)
-
-    @app.command()
-    @cli_errors
-    @settings_command("home")
-    def info(model: Annotated[str, typer.Argument(help="Catalog id, store name or path to a .gguf file.")],
-             as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-             *, settings: Settings) -> None:
-        """Print a model file's GGUF metadata."""
-        _, path = open_store(settings).resolve(model)
-        summary = read_gguf(Path(path)).summary()
-        if as_json:
-            print_json(summary)
-            return
-        table = Table("field", "value", show_header=False)
-        for key, value in summary.items():
-            if key == "parameters":
-                value = f"{value:,} ({value / 1e9:.3f}B)"
-            elif key == "size_bytes":
-                value = f"{value:,} ({human_bytes(value)})"
-            table.add_row(key, str(value))
-        out.print(table)
+    app.command("pull")(pull)
+    app.command("models")(models_cmd)
+    app.command("info")(info)

@@ -88,76 +88,78 @@ def _print_human(data: dict, stdout_taken: bool) -> None:
               f"{ms.get('eos_delay_s', '-')})[/dim]", markup=True)
 
 
+@cli_errors
+@settings_command(*GROUPS)
+def voice(input_path: Annotated[str | None, typer.Option(
+              "--input", "-i", help="WAV file to listen to, or - for raw 16 kHz 16-bit mono PCM on stdin.")] = None,
+          output_path: Annotated[str | None, typer.Option(
+              "--output", "-o", help="WAV file for the spoken reply, or - for raw 16 kHz PCM on stdout "
+              "(default: the speaker).")] = None,
+          mic: Annotated[bool, typer.Option("--mic", help="Listen to the microphone (until Ctrl-C).")] = False,
+          home: Annotated[Path | None, typer.Option(
+              "--home", help="Home description TOML (default: the shipped example home).")] = None,
+          as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (one JSON object "
+                                                "per turn).")] = False,
+          *, settings: Settings) -> None:
+    """Wake word -> speech-to-text -> home command or assistant answer -> speech, all offline."""
+    from ..voice.pipeline import VoicePipeline
+    from ..voice.stack import build_stack
+
+    settings = _with_home(settings, home)
+    source = _source(input_path, mic)
+    if as_json and output_path == "-":
+        raise InvalidRequestError("--json and --output - both need stdout", param="output")
+    try:
+        sink = _sink(output_path)
+    except BaseException:
+        source.close()
+        raise
+    assistant = _background_assistant(settings)
+    try:
+        stack = build_stack(settings, assistant=assistant)  # a bad home file fails here, before the model loads
+        assistant.start()
+        once = input_path not in (None, "-")
+        for result in VoicePipeline(stack).run(source, sink, once=once):
+            data = result.to_json()
+            if as_json and once:
+                print_json(data)
+            elif as_json:  # a stream of turns: one JSON object per line
+                sys.stdout.write(json.dumps(data) + "\n")
+                sys.stdout.flush()
+            else:
+                _print_human(data, stdout_taken=output_path == "-")
+    finally:
+        sink.close()
+        source.close()
+        assistant.close()
+
+@cli_errors
+@settings_command(*GROUPS)
+def wyoming(uri: Annotated[str | None, typer.Option(
+                "--uri", help="Where to listen: tcp://HOST:PORT, unix://PATH or stdio:// "
+                "(default: voice.wyoming_uri, tcp://127.0.0.1:10700).")] = None,
+            home: Annotated[Path | None, typer.Option("--home", help="Home description TOML.")] = None,
+            *, settings: Settings) -> None:
+    """Serve speech-to-text, text-to-speech, wake word and conversation to Home Assistant (Wyoming)."""
+    from ..voice.stack import build_stack
+    from ..voice.wyoming_server import VoiceService, serve
+
+    settings = _with_home(settings, home)
+    assistant = _background_assistant(settings)
+    try:
+        service = VoiceService(build_stack(settings, assistant=assistant, with_wake=False))
+        assistant.start()
+        asyncio.run(serve(service, uri or settings.voice.wyoming_uri,
+                          on_ready=lambda where: err.print(f"Wyoming server listening on {where}")))
+    except KeyboardInterrupt:
+        err.print("stopped")
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot listen on {uri or settings.voice.wyoming_uri}: {exc.strerror or exc}",
+                                  param="uri") from None
+    finally:
+        assistant.close()
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
-    @cli_errors
-    @settings_command(*GROUPS)
-    def voice(input_path: Annotated[str | None, typer.Option(
-                  "--input", "-i", help="WAV file to listen to, or - for raw 16 kHz 16-bit mono PCM on stdin.")] = None,
-              output_path: Annotated[str | None, typer.Option(
-                  "--output", "-o", help="WAV file for the spoken reply, or - for raw 16 kHz PCM on stdout "
-                  "(default: the speaker).")] = None,
-              mic: Annotated[bool, typer.Option("--mic", help="Listen to the microphone (until Ctrl-C).")] = False,
-              home: Annotated[Path | None, typer.Option(
-                  "--home", help="Home description TOML (default: the shipped example home).")] = None,
-              as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (one JSON object "
-                                                    "per turn).")] = False,
-              *, settings: Settings) -> None:
-        """Wake word -> speech-to-text -> home command or assistant answer -> speech, all offline."""
-        from ..voice.pipeline import VoicePipeline
-        from ..voice.stack import build_stack
-
-        settings = _with_home(settings, home)
-        source = _source(input_path, mic)
-        if as_json and output_path == "-":
-            raise InvalidRequestError("--json and --output - both need stdout", param="output")
-        try:
-            sink = _sink(output_path)
-        except BaseException:
-            source.close()
-            raise
-        assistant = _background_assistant(settings)
-        try:
-            stack = build_stack(settings, assistant=assistant)  # a bad home file fails here, before the model loads
-            assistant.start()
-            once = input_path not in (None, "-")
-            for result in VoicePipeline(stack).run(source, sink, once=once):
-                data = result.to_json()
-                if as_json and once:
-                    print_json(data)
-                elif as_json:  # a stream of turns: one JSON object per line
-                    sys.stdout.write(json.dumps(data) + "\n")
-                    sys.stdout.flush()
-                else:
-                    _print_human(data, stdout_taken=output_path == "-")
-        finally:
-            sink.close()
-            source.close()
-            assistant.close()
-
-    @app.command()
-    @cli_errors
-    @settings_command(*GROUPS)
-    def wyoming(uri: Annotated[str | None, typer.Option(
-                    "--uri", help="Where to listen: tcp://HOST:PORT, unix://PATH or stdio:// "
-                    "(default: voice.wyoming_uri, tcp://127.0.0.1:10700).")] = None,
-                home: Annotated[Path | None, typer.Option("--home", help="Home description TOML.")] = None,
-                *, settings: Settings) -> None:
-        """Serve speech-to-text, text-to-speech, wake word and conversation to Home Assistant (Wyoming)."""
-        from ..voice.stack import build_stack
-        from ..voice.wyoming_server import VoiceService, serve
-
-        settings = _with_home(settings, home)
-        assistant = _background_assistant(settings)
-        try:
-            service = VoiceService(build_stack(settings, assistant=assistant, with_wake=False))
-            assistant.start()
-            asyncio.run(serve(service, uri or settings.voice.wyoming_uri,
-                              on_ready=lambda where: err.print(f"Wyoming server listening on {where}")))
-        except KeyboardInterrupt:
-            err.print("stopped")
-        except OSError as exc:
-            raise InvalidRequestError(f"cannot listen on {uri or settings.voice.wyoming_uri}: {exc.strerror or exc}",
-                                      param="uri") from None
-        finally:
-            assistant.close()
+    app.command("voice")(voice)
+    app.command("wyoming")(wyoming)
