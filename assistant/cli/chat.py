@@ -87,7 +87,7 @@ def reply_json(reply: Reply, assistant: Assistant) -> dict:
 def register(app: typer.Typer) -> None:
     @app.command()
     @cli_errors
-    @settings_command("model", "privacy", "engine", "sampling")
+    @settings_command("model", "privacy", "log_prompts", "engine", "sampling", "cloud", "escalation")
     def chat(prompt: Annotated[str | None, typer.Option("-p", "--prompt", help="Ask one question and exit "
                                                            "(`-` reads it from stdin).")] = None,
              system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,

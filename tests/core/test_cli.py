@@ -127,3 +127,23 @@ def test_ctrl_c_interrupts_the_reply_but_not_the_session(home):
         proc.kill()
     assert proc.returncode == 0, err
     assert b"[interrupted]" in err and b"tok/s" in err  # the session went on to answer /stats
+
+
+def test_chat_cli_marks_cloud_and_degraded_replies(home, tmp_path):
+    """/cloud in the REPL routes to the cloud and says so; with the cloud down the local answer is marked."""
+    from escalation import cloud_server as fake  # tests/escalation, importable as a test package
+
+    cloud = fake.FakeCloud().start()
+    try:
+        env_cloud = ["--cloud-base-url", cloud.url, "--cloud-model", "big"]
+        res = hearth(home, "chat", "--max-tokens", "8", "--seed", "1", *env_cloud,
+                     stdin=b"/cloud\nWhat is the capital of Peru?\n")
+        assert res.returncode == 0, res.stderr
+        assert b"[cloud: explicit]" in res.stderr
+        assert fake.PREFIX.encode() in res.stdout and len(cloud.received) == 1
+        never = hearth(home, "chat", "--max-tokens", "8", "--seed", "1", "--privacy", "never", *env_cloud,
+                       stdin=b"/cloud\nWhat is the capital of Peru?\n")
+        assert never.returncode == 0, never.stderr
+        assert b"[local-degraded:" in never.stderr and len(cloud.received) == 1  # nothing left the device
+    finally:
+        cloud.stop()
