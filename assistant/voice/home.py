@@ -38,10 +38,28 @@ def _phrase(value: str) -> str:
     return value
 
 
-class Room(BaseModel):
-    """A room, named the way people say it."""
+class _Named(BaseModel):
+    """Shared by rooms and devices: spoken names are normalised the way the recogniser hears them."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("name", check_fields=False)
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _phrase(v)
+
+    @field_validator("aliases", check_fields=False)
+    @classmethod
+    def _aliases(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_phrase(a) for a in v)
+
+    @property
+    def spoken(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)  # type: ignore[attr-defined]
+
+
+class Room(_Named):
+    """A room, named the way people say it."""
 
     id: str
     """Stable identifier, e.g. `living_room`."""
@@ -50,25 +68,9 @@ class Room(BaseModel):
     aliases: tuple[str, ...] = ()
     """Other spoken names, e.g. `lounge`."""
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _phrase(v)
 
-    @field_validator("aliases")
-    @classmethod
-    def _aliases(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_phrase(a) for a in v)
-
-    @property
-    def spoken(self) -> tuple[str, ...]:
-        return (self.name, *self.aliases)
-
-
-class Device(BaseModel):
+class Device(_Named):
     """A controllable or readable device in a room."""
-
-    model_config = ConfigDict(extra="forbid")
 
     id: str
     """Stable identifier, e.g. `kitchen_light`."""
@@ -87,16 +89,6 @@ class Device(BaseModel):
     state: dict[str, float | bool] = Field(default_factory=dict)
     """Initial state for the simulated home: `on`, `brightness` (0-100), `target_temperature`, `temperature`."""
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _phrase(v)
-
-    @field_validator("aliases")
-    @classmethod
-    def _aliases(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_phrase(a) for a in v)
-
     @model_validator(mode="after")
     def _defaults(self) -> Device:
         if not self.capabilities:
@@ -104,10 +96,6 @@ class Device(BaseModel):
         if self.entity_id is not None and "." not in self.entity_id:
             raise ValueError(f"entity_id {self.entity_id!r} must look like `domain.object_id`")
         return self
-
-    @property
-    def spoken(self) -> tuple[str, ...]:
-        return (self.name, *self.aliases)
 
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
