@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from ..assistant import Assistant, ChatRequest, Reply
-from ..engine.events import ChatMessage, Finish, RouteDecision, TextDelta, TokenEvent
+from ..engine.events import Finish, RouteDecision, TextDelta, TokenEvent
 from ..runtime import build_assistant, open_store
 from ..session import Session
 from ..settings import Settings
-from .chat_repl import Repl
+from .chat_repl import Repl, note_route
 from .common import cli_errors, err, print_json
 from .models import pull_with_progress
 from .options import settings_command
@@ -39,27 +39,14 @@ def one_shot(assistant: Assistant, settings: Settings, text: str, system: str | 
     if as_json:
         print_json(reply_json(assistant.complete(request), assistant))
         return
-    decision = None
     for event in assistant.stream(request):
         if isinstance(event, RouteDecision):
-            decision = event
             note_route(event)
         elif isinstance(event, TextDelta):
             sys.stdout.write(event.text)
             sys.stdout.flush()
-        elif isinstance(event, Finish) and decision is not None:
+        elif isinstance(event, Finish):
             sys.stdout.write("\n")
-
-
-def note_route(decision: RouteDecision) -> None:
-    """Tell the user (on stderr) when an answer is not a plain local one."""
-    if decision.route != "local":
-        why = ", ".join(decision.reasons) or "no reason given"
-        err.print(f"[dim]\\[{decision.route}: {why}][/dim]")
-    budget = decision.budget
-    if budget is not None and budget.truncated:
-        err.print(f"[dim]\\[dropped {len(budget.dropped)} old message(s) to fit the {budget.n_ctx}-token "
-                  "context][/dim]")
 
 
 def logprob_summary(tokens: list[TokenEvent]) -> dict:
@@ -104,5 +91,3 @@ def register(app: typer.Typer) -> None:
         Repl(assistant, settings, Session(system=system, policy=settings.engine.context_policy,
                                           reserve_tokens=settings.engine.reserve_tokens)).run()
 
-
-__all__ = ["ChatMessage", "register"]

@@ -21,6 +21,17 @@ HELP = """commands:
   end a line with \\ to continue on the next line; Ctrl-C stops a reply; Ctrl-D leaves"""
 
 
+def note_route(decision: RouteDecision) -> None:
+    """Tell the user (on stderr) when an answer is not a plain local one."""
+    if decision.route != "local":
+        why = ", ".join(decision.reasons) or "no reason given"
+        err.print(f"[dim]\\[{decision.route}: {why}][/dim]")
+    budget = decision.budget
+    if budget is not None and budget.truncated:
+        err.print(f"[dim]\\[dropped {len(budget.dropped)} old message(s) to fit the {budget.n_ctx}-token "
+                  "context][/dim]")
+
+
 @dataclass
 class Stats:
     """What /stats shows about the last reply."""
@@ -100,8 +111,6 @@ class Repl:
             err.print(f"unknown command {name}; /help lists them")
 
     def reply(self, text: str) -> None:
-        from .chat import note_route
-
         cancel = threading.Event()
         request = ChatRequest(messages=self.session.messages(text), params=self.settings.sampling,
                               route=self.next_route, cancel=cancel)  # type: ignore[arg-type]
