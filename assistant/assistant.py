@@ -4,9 +4,10 @@ local engine and the cloud, and streams events.
 Surfaces (CLI, server, voice) build a `ChatRequest` and consume `stream()` or call `complete()`; they never
 talk to an engine directly. Routing (see `assistant.escalation`): an explicit request or a context overflow
 goes to the cloud before generating; otherwise the local answer's first `decision_window` tokens are buffered
-and scored, and a low-confidence start switches to the cloud stream. Whatever the cloud does, the user gets an
-answer: when it may not be used (privacy) or fails (offline, slow, erroring, breaker open) the local answer is
-marked `local-degraded`.
+and scored (by the calibration's answer hidden-state probe where the engine gives hidden states, else by the
+distribution signals' fit), and a low-confidence start switches to the cloud stream. Whatever the cloud does, the
+user gets an answer: when it may not be used (privacy) or fails (offline, slow, erroring, breaker open) the local
+answer is marked `local-degraded`.
 """
 
 from __future__ import annotations
@@ -19,16 +20,20 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .budget import BudgetResult, ContextPolicy, check_fits, fit_context, reserve_for
-from .engine.events import ChatMessage, Event, Finish, RouteDecision, TextDelta, TokenEvent
+from .embeddings import Embedder, Embeddings, Input
+from .encodable import require_encodable
+from .engine.events import ChatMessage, Event, Finish, RouteDecision, TextDelta, TokenEvent, ToolCall
 from .engine.protocol import Engine, ModelInfo, Prompt
 from .engine.sampling import SamplingParams
-from .errors import ContextOverflowError, EngineError, InvalidRequestError
+from .errors import CloudError, ContextOverflowError, EngineError, InvalidRequestError
 from .escalation import policy as P
 from .escalation.audit import AuditLog
 from .escalation.cloud import CloudClient
 from .escalation.defaults import Mode
 from .escalation.router import Escalator, Trace
+from .scheduler import Scheduler
 from .settings import Privacy, Settings
+from .tools import ToolSpec, generic_messages, with_calls
 
 RouteHint = Literal["auto", "local", "cloud"]
 
@@ -54,12 +59,29 @@ class ChatRequest:
     model: str | None = None
     """The model name a client asked for; a cloud alias (`cloud.aliases`) or the cloud model's name means
     `route="cloud"`. Other names are the surface's business (the local model answers)."""
+    mode: Mode | None = None
+    """How the answer is consumed, which picks the confidence window and calibration: `stream` (the first
+    `decision_window` tokens) or `complete` (the whole answer, up to `complete_window` tokens: nobody sees it
+    before it is done, so a cloud answer is also collected before it is passed on, and one that breaks half-way
+    is replaced by the local answer, `local-degraded`). None: `stream` from `stream()`, `complete` from
+    `complete()`."""
+    tools: ToolSpec | None = None
+    """Tools the model may call (chat messages only); the answer's calls come as `ToolCall` events. Requests with
+    tools are answered locally (escalating calls is not built yet)."""
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
             raise InvalidRequestError("a request needs either messages or a prompt", param="messages")
         if self.messages is not None and not self.messages:
             raise InvalidRequestError("messages must not be empty", param="messages")
+        if self.tools is not None and self.messages is None:
+            raise InvalidRequestError("tools need chat messages, not a raw prompt", param="tools")
+        # Text that cannot be encoded would fail deep in tokenisation; refuse it here, naming where it is.
+        if self.messages is not None:
+            require_encodable([{"role": m.role, "content": m.content} for m in self.messages], "messages")
+        require_encodable(self.prompt, "prompt")
+        require_encodable(list(self.params.stop), "stop")
+        require_encodable(self.params.grammar, "grammar")
 
 
 @dataclass
@@ -74,10 +96,12 @@ class Reply:
     """Where it was answered and why."""
     tokens: list[TokenEvent] = field(default_factory=list)
     """Generated tokens with their log-probabilities (local answers)."""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    """The answer's tool calls (requests with tools)."""
 
 
 @dataclass
-class _Plan:
+class _Preflight:
     """What the router knows before generating."""
 
     privacy: Privacy
@@ -95,15 +119,25 @@ class _Plan:
 class Assistant:
     """Routes requests between the local engine and (when configured) the cloud."""
 
-    def __init__(self, engine: Engine, settings: Settings, *, cloud: CloudClient | None = None,
+    def __init__(self, model: Engine | Scheduler, settings: Settings, *, cloud: CloudClient | None = None,
                  audit: AuditLog | None = None) -> None:
-        self.engine = engine
+        """`model`: the scheduler that owns the loaded model, or the engine (its scheduler is used, or made)."""
+        self.scheduler = model if isinstance(model, Scheduler) else Scheduler.of(
+            model, max_queue=settings.engine.max_queue)
+        self.engine = self.scheduler.engine  # read-only uses: model info, tokenizing, templates
         self.settings = settings
-        self.escalator = Escalator(settings, cloud=cloud, audit=audit)
+        self.escalator = Escalator(settings, cloud=cloud, audit=audit, scheduler=self.scheduler)
+        self.embedder = Embedder(self.scheduler, max_waiting=settings.engine.max_queue)
 
     @property
     def model_info(self) -> ModelInfo:
         return self.engine.info
+
+    @property
+    def _can_score(self) -> bool:
+        """Confidence needs per-token log-probabilities: on a backend without them requests are served locally
+        (overflow and explicit escalation still apply), rather than refused for logprobs nobody asked for."""
+        return self.engine.capabilities.logprobs
 
     @property
     def n_ctx(self) -> int:
@@ -124,10 +158,26 @@ class Assistant:
     # -- routing ---------------------------------------------------------------------------------------------
     def stream(self, request: ChatRequest) -> Iterator[Event]:
         """Events for one request: one RouteDecision first, then TokenEvent/TextDelta events, ending with
-        Finish. Only the first `decision_window` tokens are held back while the policy decides."""
-        yield from self._stream(request, "stream")
+        Finish. Only the first `decision_window` tokens are held back while the policy decides (the
+        `complete_window` when `request.mode` is `complete`)."""
+        yield from self._stream(request, request.mode or "stream")
 
     def _stream(self, request: ChatRequest, mode: Mode) -> Iterator[Event]:
+        if request.tools is None:
+            return self._routed(request, mode)
+        spec = request.tools
+        if spec.grammar is not None and request.params.grammar is not None:
+            raise InvalidRequestError("a grammar cannot be combined with tools", param="grammar")
+        assert request.messages is not None
+        # The generic tool format for every model for now (native call syntaxes are not parsed yet); local only.
+        prepared = dataclasses.replace(
+            request, messages=generic_messages(request.messages, spec), tools=None, route="local",
+            params=request.params.model_copy(update={"grammar": spec.grammar or request.params.grammar}))
+        return with_calls(self._routed(prepared, mode), spec)
+
+    def _routed(self, request: ChatRequest, mode: Mode) -> Iterator[Event]:
+        if request.mode != mode:
+            request = dataclasses.replace(request, mode=mode)
         trace = Trace()
         events = self._route(request, trace, mode)
         try:
@@ -148,17 +198,18 @@ class Assistant:
             self.escalator.record(trace, request.messages if request.messages is not None else request.prompt)
 
     def _route(self, request: ChatRequest, trace: Trace, mode: Mode) -> Iterator[Event]:
-        plan = self._plan(request, trace)
-        if plan.triggers:
-            yield from self._escalate(request, plan, trace)
-        elif self.escalator.active and request.messages is not None:
-            yield from self._windowed(request, plan, trace, mode)
+        pre = self._preflight(request, trace)
+        if pre.triggers:
+            yield from self._escalate(request, pre, trace)
+        elif self.escalator.active and request.messages is not None and self._can_score:
+            yield from self._windowed(request, pre, trace, mode)
         else:
-            yield P.decision("local", extra=_truncated(plan.budget), budget=plan.budget)
-            prompt = _prompt(request, plan.budget)
-            yield from self.engine.generate(prompt, request.params, cancel=request.cancel)
+            # Submitted before the decision is announced, so a full queue is an error before any event.
+            local = self.scheduler.generate(_prompt(request, pre.budget), request.params, cancel=request.cancel)
+            yield P.decision("local", extra=_truncated(pre.budget), budget=pre.budget)
+            yield from local
 
-    def _plan(self, request: ChatRequest, trace: Trace) -> _Plan:
+    def _preflight(self, request: ChatRequest, trace: Trace) -> _Preflight:
         privacy = P.effective_privacy(self.settings.privacy, request.privacy)
         trace.privacy = privacy
         blocked = P.blocker(self.settings, privacy, request.route, request.messages is None)
@@ -177,70 +228,79 @@ class Assistant:
         tokens = (budget.prompt_tokens if budget is not None
                   else self.engine.count_tokens(_prompt(request, None)))
         trace.prompt_tokens = tokens
-        return _Plan(privacy, blocked, triggers, budget, tokens)
+        return _Preflight(privacy, blocked, triggers, budget, tokens)
 
-    def _escalate(self, request: ChatRequest, plan: _Plan, trace: Trace) -> Iterator[Event]:
+    def _escalate(self, request: ChatRequest, pre: _Preflight, trace: Trace) -> Iterator[Event]:
         """Explicit or overflow: the cloud first; the local model (truncating if it must) when that fails."""
-        blocked = plan.blocked
+        blocked = pre.blocked
         if blocked is None:
-            events = self._cloud(request, plan, trace)
+            events = self._cloud(request, pre, trace)
             if events is not None:
-                yield P.decision("cloud", plan.triggers, budget=plan.budget)
+                yield P.decision("cloud", pre.triggers, budget=pre.budget)
                 yield from events
                 return
             blocked = P.CLOUD_UNAVAILABLE
         budget = self.budget(request)  # applies the context policy: truncates, or raises under `error`
-        yield P.decision("local-degraded", plan.triggers, blocked, _truncated(budget), budget=budget)
-        yield from self.engine.generate(_prompt(request, budget), request.params, cancel=request.cancel)
+        local = self.scheduler.generate(_prompt(request, budget), request.params, cancel=request.cancel)
+        yield P.decision("local-degraded", pre.triggers, blocked, _truncated(budget), budget=budget)
+        yield from local
 
-    def _windowed(self, request: ChatRequest, plan: _Plan, trace: Trace, mode: Mode) -> Iterator[Event]:
+    def _windowed(self, request: ChatRequest, pre: _Preflight, trace: Trace, mode: Mode) -> Iterator[Event]:
         """Buffer the first tokens (the mode's window), score them, then keep streaming locally or switch."""
         wanted = request.params.top_logprobs
         params = request.params.model_copy(update={"top_logprobs": max(wanted, 2)})  # the margin signal
-        local = self.engine.generate(_prompt(request, plan.budget), params, cancel=request.cancel)
+        local = self.scheduler.generate(_prompt(request, pre.budget), params, cancel=request.cancel)
         try:
             try:
                 head = _take_window(local, self.escalator.windows[mode])
             except EngineError:
-                events = self._cloud(request, plan, trace) if plan.blocked is None else None
+                events = self._cloud(request, pre, trace) if pre.blocked is None else None
                 if events is None:
                     raise
-                yield P.decision("cloud", [P.LOCAL_FAILURE], budget=plan.budget)
+                yield P.decision("cloud", [P.LOCAL_FAILURE], budget=pre.budget)
                 yield from events
                 return
-            yield from self._decide(request, plan, trace, mode, head, local)
+            yield from self._decide(request, pre, trace, mode, head, local)
         finally:
             _close(local)  # switching to the cloud (or a consumer that stopped) ends the local generation now
 
-    def _decide(self, request: ChatRequest, plan: _Plan, trace: Trace, mode: Mode, head: list[Event],
+    def _decide(self, request: ChatRequest, pre: _Preflight, trace: Trace, mode: Mode, head: list[Event],
                 local: Iterator[Event]) -> Iterator[Event]:
         started = time.perf_counter()
-        signals = self.escalator.score([e for e in head if isinstance(e, TokenEvent)], mode)
+        # The answer probe reads hidden states over prompt + window (one pass on the scheduler's thread).
+        prompt = (self.engine.prompt_tokens(_prompt(request, pre.budget)) if self.escalator.wants_prompt(mode)
+                  else None)
+        signals = self.escalator.score([e for e in head if isinstance(e, TokenEvent)], mode, prompt)
         low = P.low_confidence(signals["score"], signals["threshold"])
         trace.decision_ms = (time.perf_counter() - started) * 1000
-        blocked = plan.blocked
+        blocked = pre.blocked
         if low and blocked is None:
-            events = self._cloud(request, plan, trace)
+            events = self._cloud(request, pre, trace)
             if events is not None:
                 _close(local)  # frees the engine for others while the cloud answers
-                yield P.decision("cloud", [P.LOW_CONFIDENCE], signals=signals, budget=plan.budget)
+                yield P.decision("cloud", [P.LOW_CONFIDENCE], signals=signals, budget=pre.budget)
                 yield from events
                 return
             blocked = P.CLOUD_UNAVAILABLE
         route = "local-degraded" if low else "local"
         yield P.decision(route, [P.LOW_CONFIDENCE] if low else [], blocked if low else None, signals=signals,
-                         budget=plan.budget)
+                         budget=pre.budget)
         wanted = request.params.top_logprobs
         yield from _trim_top(head, wanted)
         yield from _trim_top(local, wanted)
 
-    def _cloud(self, request: ChatRequest, plan: _Plan, trace: Trace) -> Iterator[Event] | None:
+    def _cloud(self, request: ChatRequest, pre: _Preflight, trace: Trace) -> Iterator[Event] | None:
         assert request.messages is not None
         # Counted from the moment the router turns to the cloud, so a slow local window cannot use it up.
         deadline = time.monotonic() + self.settings.cloud.deadline_s
-        return self.escalator.open_cloud(request.messages, request.params, plan.privacy, deadline,
-                                         request.cancel,
-                                         trace, plan.prompt_tokens)
+        events = self.escalator.open_cloud(request.messages, request.params, pre.privacy, deadline,
+                                           request.cancel, trace, pre.prompt_tokens)
+        if events is None or request.mode != "complete":
+            return events
+        try:  # nobody sees the answer before it ends: a cloud that breaks half-way is as good as unavailable
+            return iter(list(events))
+        except CloudError:
+            return None
 
     def complete(self, request: ChatRequest) -> Reply:
         """Run a request to the end and collect the answer. Nobody watches it stream, so the policy scores a
@@ -249,9 +309,12 @@ class Assistant:
         tokens: list[TokenEvent] = []
         decision: RouteDecision | None = None
         finish: Finish | None = None
-        for event in self._stream(request, "complete"):
+        calls: list[ToolCall] = []
+        for event in self._stream(request, request.mode or "complete"):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
+            elif isinstance(event, ToolCall):
+                calls.append(event)
             elif isinstance(event, TokenEvent):
                 tokens.append(event)
             elif isinstance(event, RouteDecision):
@@ -259,11 +322,24 @@ class Assistant:
             elif isinstance(event, Finish):
                 finish = event
         assert finish is not None and decision is not None, "a stream ends with Finish after a decision"
-        return Reply(text="".join(parts), finish=finish, decision=decision, tokens=tokens)
+        return Reply(text="".join(parts), finish=finish, decision=decision, tokens=tokens, tool_calls=calls)
+
+    def embed(self, inputs: Sequence[Input], *, truncate: bool = False, normalize: bool = True,
+              max_tokens: int | None = None, timeout: float | None = None,
+              cancel: threading.Event | None = None) -> Embeddings:
+        """Embeddings of `inputs` (texts or token-id arrays): one pooled, L2-normalised float32 vector per input
+        from the local model, through its scheduler. Always local: vectors from another model would not compare
+        with these. Errors and arguments: `Embedder.embed` (InvalidRequestError, ContextOverflowError unless
+        `truncate`, EngineBusyError, TimeoutError past `timeout` seconds, RequestCancelledError once `cancel` is
+        set)."""
+        return self.embedder.embed(inputs, truncate=truncate, normalize=normalize, max_tokens=max_tokens,
+                                   timeout=timeout, cancel=cancel)
 
     def close(self) -> None:
-        """Release the cloud client's connections (the engine belongs to whoever loaded it)."""
-        self.escalator.cloud.close()
+        """Release the cloud client's connections, the hidden-state and embeddings contexts (the model and its
+        scheduler belong to whoever loaded it: `runtime.shutdown`)."""
+        self.escalator.close()
+        self.embedder.close()
 
 
 def _prompt(request: ChatRequest, budget: BudgetResult | None) -> Prompt:

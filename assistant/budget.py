@@ -28,6 +28,8 @@ class BudgetResult:
     """Messages removed, oldest first."""
     overflow_tokens: int = 0
     """By how much the original prompt plus reserve exceeded the window (0 if it fit)."""
+    dropped_tokens: int = 0
+    """Prompt tokens the truncation removed (the original prompt's tokens minus `prompt_tokens`)."""
 
     @property
     def truncated(self) -> bool:
@@ -43,26 +45,54 @@ def fit_context(messages: Sequence[ChatMessage], count: Callable[[Sequence[ChatM
                 reserve: int, policy: ContextPolicy) -> BudgetResult:
     """Apply `policy` when prompt + reserve exceed `n_ctx`.
 
-    `truncate-oldest` keeps every system message and the newest turns, dropping whole messages from the oldest
-    non-system one on; the newest message is never dropped. `error` raises ContextOverflowError.
+    `truncate-oldest` keeps every system message and the newest turns, dropping whole exchanges (a user message
+    and the replies up to the next user message) from the oldest on, so the remaining roles still alternate
+    (templates such as Gemma 3's and Mistral's refuse a conversation that does not); the exchange holding the
+    newest message is never dropped. `error` raises ContextOverflowError, as does a conversation that still does
+    not fit with only its newest exchange left.
     """
     messages = tuple(messages)
     tokens = count(messages)
     limit = n_ctx - reserve
     if tokens <= limit:
         return BudgetResult(messages, tokens, reserve, n_ctx)
-    overflow = tokens - limit
+    original, overflow = tokens, tokens - limit
     if policy == "error":
         raise _overflow(tokens, reserve, n_ctx)
-    kept = list(messages)
-    dropped: list[ChatMessage] = []
-    while tokens > limit:
-        idx = next((i for i, m in enumerate(kept[:-1]) if m.role != "system"), None)
-        if idx is None:
-            raise _overflow(tokens, reserve, n_ctx)
-        dropped.append(kept.pop(idx))
-        tokens = count(kept)
-    return BudgetResult(tuple(kept), tokens, reserve, n_ctx, tuple(dropped), overflow)
+    exchanges = _exchanges(messages)
+
+    def without(k: int) -> list[ChatMessage]:
+        gone = {i for exchange in exchanges[:k] for i in exchange}
+        return [m for i, m in enumerate(messages) if i not in gone]
+
+    # Fewer tokens with every exchange dropped: binary-search the fewest to drop (log n counts, not n, for a long
+    # conversation of short turns).
+    if not exchanges or (tokens := count(without(len(exchanges)))) > limit:
+        raise _overflow(tokens, reserve, n_ctx)
+    lo, hi = 1, len(exchanges)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if count(without(mid)) <= limit:
+            hi = mid
+        else:
+            lo = mid + 1
+    kept = without(lo)
+    tokens = count(kept)
+    dropped = tuple(messages[i] for exchange in exchanges[:lo] for i in exchange)
+    return BudgetResult(tuple(kept), tokens, reserve, n_ctx, dropped, overflow, original - tokens)
+
+
+def _exchanges(messages: Sequence[ChatMessage]) -> list[list[int]]:
+    """Indices of each droppable exchange, oldest first: a run of non-system messages from one user message up to
+    the next (the first may start with a reply). The exchange holding the newest message is not droppable."""
+    out: list[list[int]] = []
+    for i, m in enumerate(messages):
+        if m.role == "system":
+            continue
+        if m.role == "user" or not out:
+            out.append([])
+        out[-1].append(i)
+    return out[:-1]
 
 
 def check_fits(prompt_tokens: int, reserve: int, n_ctx: int) -> None:

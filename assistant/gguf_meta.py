@@ -2,6 +2,11 @@
 
 Validation happens before llama.cpp sees a file: llama.cpp may abort the process on a malformed file, and a user
 deserves a sentence, not a segfault.
+
+This is the project's one GGUF reader (gguf-py is used to write GGUF files and for its type tables). gguf-py's
+`GGUFReader` builds one field object per vocabulary entry and merge: on the 49k-token default model it took 12.7 s
+against 0.22 s here (best of 5 each, on a shared 2-core machine under load), and reading the header runs at every
+start of the engine.
 """
 
 from __future__ import annotations

@@ -17,7 +17,10 @@ log = logging.getLogger("hearth.runtime")
 
 
 def open_store(settings: Settings) -> ModelStore:
-    return ModelStore(settings.models_dir, load_catalog(settings.catalog))
+    """The model store, after collecting what interrupted downloads left behind (see `collect_partial`)."""
+    store = ModelStore(settings.models_dir, load_catalog(settings.catalog))
+    store.collect_partial()
+    return store
 
 
 def load_engine(settings: Settings, model: str | None = None) -> Engine:
@@ -36,8 +39,8 @@ def load_config(settings: Settings, meta: GGUFMeta):
 
     es: EngineSettings = settings.engine
     resolved = {"n_ctx": es.n_ctx, "n_gpu_layers": es.n_gpu_layers, "kv_type": es.kv_type,
-                "flash_attn": es.flash_attn}
-    if "auto" in (es.n_ctx, es.n_gpu_layers, es.kv_type):
+                "flash_attn": es.flash_attn, "n_seq": es.parallel}
+    if "auto" in (es.n_ctx, es.n_gpu_layers, es.kv_type, es.parallel):
         resolved.update(_plan_auto(settings, meta))
     n_ctx = int(resolved["n_ctx"])
     if meta.context_length and n_ctx > meta.context_length:
@@ -48,7 +51,8 @@ def load_config(settings: Settings, meta: GGUFMeta):
         raise ConfigError(f"engine.n_ctx must be at least 16 tokens, got {n_ctx}")
     threads = es.n_threads or psutil.cpu_count(logical=False) or 1
     return LoadConfig(n_ctx=n_ctx, n_threads=threads, n_batch=es.n_batch, n_gpu_layers=int(resolved["n_gpu_layers"]),
-                      kv_type=str(resolved["kv_type"]), flash_attn=resolved["flash_attn"])
+                      kv_type=str(resolved["kv_type"]), flash_attn=resolved["flash_attn"],
+                      n_seq=int(resolved["n_seq"]))
 
 
 def _plan_auto(settings: Settings, meta: GGUFMeta) -> dict:
@@ -59,7 +63,7 @@ def _plan_auto(settings: Settings, meta: GGUFMeta) -> dict:
     for note in plan.notes:
         log.info("planner: %s", note)
     return {"n_ctx": plan.n_ctx, "n_gpu_layers": plan.n_gpu_layers, "kv_type": plan.kv_type,
-            "flash_attn": plan.flash_attn}
+            "flash_attn": plan.flash_attn, "n_seq": plan.n_seq}
 
 
 def build_assistant(settings: Settings, engine: Engine | None = None):
@@ -67,3 +71,9 @@ def build_assistant(settings: Settings, engine: Engine | None = None):
     from .assistant import Assistant
 
     return Assistant(engine if engine is not None else load_engine(settings), settings)
+
+
+def shutdown(assistant) -> None:
+    """Stop what `build_assistant` started: the cloud client, then the engine (which stops its scheduler first)."""
+    assistant.close()
+    assistant.engine.close()

@@ -4,9 +4,14 @@ session hands it and reports what it dropped (a `BudgetResult`); `forget` makes 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .budget import BudgetResult, ContextPolicy
 from .engine.events import ChatMessage
+from .errors import InvalidRequestError
+
+SAVE_FORMAT = "hearth.chat/1"
+"""The `format` tag of a saved conversation (`Session.to_dict`)."""
 
 
 @dataclass
@@ -40,3 +45,26 @@ class Session:
 
     def reset(self) -> None:
         self.turns.clear()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The conversation as JSON-ready data: `{"format", "system", "turns": [{"role", "content"}, ...]}`."""
+        return {"format": SAVE_FORMAT, "system": self.system,
+                "turns": [{"role": m.role, "content": m.content} for m in self.turns]}
+
+    def load_dict(self, data: Any) -> None:
+        """Replace the system prompt and turns with those of `to_dict` data (InvalidRequestError, naming what is
+        wrong, leaves the session as it was)."""
+        if not isinstance(data, dict) or not isinstance(data.get("turns"), list):
+            raise InvalidRequestError('not a saved conversation: expected an object with a "turns" list')
+        if data.get("format", SAVE_FORMAT) != SAVE_FORMAT:
+            raise InvalidRequestError(f"unknown conversation format {data['format']!r} (expected {SAVE_FORMAT})")
+        system = data.get("system")
+        if system is not None and not isinstance(system, str):
+            raise InvalidRequestError('"system" must be a string or null')
+        turns = []
+        for i, turn in enumerate(data["turns"]):
+            if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant") \
+                    or not isinstance(turn.get("content"), str):
+                raise InvalidRequestError(f'turns[{i}] must be {{"role": "user" or "assistant", "content": text}}')
+            turns.append(ChatMessage(turn["role"], turn["content"]))
+        self.system, self.turns = system or None, turns

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict,
-                               TomlConfigSettingsSource)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from .engine.sampling import SamplingParams
-from .escalation.defaults import shipped_threshold, shipped_window
 from .errors import ConfigError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -38,13 +41,21 @@ class EngineSettings(_Group):
     n_ctx: int | Literal["auto"] = Field(4096, description="Context window in tokens, or `auto` to let the memory "
                                          "planner choose the largest that fits the device.")
     n_threads: int | None = Field(None, ge=1, description="CPU threads for decoding; default: physical cores.")
-    n_batch: int = Field(512, ge=1, description="Prompt tokens processed per forward pass.")
+    n_batch: int = Field(512, ge=1, description="Tokens per forward pass: every decoding sequence's next token "
+                         "plus prompt chunks, so a long prompt is processed in pieces between other streams' "
+                         "tokens.")
+    parallel: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field("auto", description="Slots: sequences decoded together in one batch, "
+                                            "each with its own `n_ctx` window of KV cache; `auto` lets the "
+                                            "memory planner choose (up to 4) for the device.")
+    max_queue: int = Field(64, ge=1, description="Sequences that may wait for a free slot; more are refused as "
+                           "busy (HTTP 429), never escalated.")
     n_gpu_layers: int | Literal["auto"] = Field(0, description="Layers to offload to the GPU (-1 all), or `auto`.")
     kv_type: Literal["f16", "q8_0", "q4_0", "auto"] = Field("f16", description="KV cache element type.")
     flash_attn: bool | Literal["auto"] = Field("auto", description="Use flash attention (`auto`: when supported).")
     context_policy: Literal["error", "truncate-oldest"] = Field(
-        "truncate-oldest", description="What a chat session does when prompt plus reserved reply exceed the "
-        "context: fail, or drop the oldest turns (the system prompt is kept).")
+        "truncate-oldest", description="What a chat session (CLI, voice) does when prompt plus reserved reply "
+        "exceed the context: fail, or drop the oldest whole exchanges (the system prompt is kept). The server "
+        "follows `server.truncation` instead.")
     reserve_tokens: int = Field(256, ge=1, description="Tokens kept free for the reply when budgeting context "
                                 "(max_tokens if that is smaller).")
 
@@ -58,6 +69,17 @@ class ServerSettings(_Group):
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest accepted request body.")
     request_timeout_s: float = Field(300.0, gt=0, description="Deadline for one request, queueing included.")
     aliases: tuple[str, ...] = Field(("local",), description="Extra model names the server answers to.")
+    cors_origins: tuple[str, ...] = Field((), description="Origins browsers may call the API from (e.g. "
+                                          "`http://localhost:3000`, or `*`); none by default. Preflight `OPTIONS` "
+                                          "requests are answered without the API key; the real request needs it.")
+    embed_max_inputs: int = Field(256, ge=1, description="Most inputs in one embeddings request "
+                                  "(`/v1/embeddings`, `/api/embed`); more get 400.")
+    embed_max_tokens: int = Field(32768, ge=1, description="Most tokens of all inputs together in one embeddings "
+                                  "request; more get 400 (each input is also limited to the context window).")
+    truncation: Literal["disabled", "auto"] = Field(
+        "disabled", description="What a chat request longer than the context gets when no cloud takes it: "
+        "`disabled` answers 400 `context_length_exceeded`; `auto` drops its oldest whole exchanges and says so "
+        "(`usage.truncated_tokens`, header `x-hearth-truncated-tokens`). A request's `truncation` field wins.")
 
 
 class CloudSettings(_Group):
@@ -87,24 +109,31 @@ class EscalationSettings(_Group):
     """When the Assistant leaves the device."""
 
     enabled: bool = Field(True, description="Escalate on triggers when a cloud is configured.")
-    threshold: float = Field(default_factory=lambda: shipped_threshold("stream"), ge=0.0, le=1.0,
-                             description="Combined low-confidence score (calibrated P(wrong)) of a streamed "
-                             "answer's decision window above which to escalate; default: the shipped calibration's.")
-    decision_window: int = Field(default_factory=lambda: shipped_window("stream", 8), ge=1,
-                                 description="Tokens of a streamed answer buffered and scored before deciding "
-                                 "(the calibration was fit for this window).")
-    complete_threshold: float = Field(default_factory=lambda: shipped_threshold("complete"), ge=0.0, le=1.0,
-                                      description="Like `threshold`, for non-streamed answers (`complete`), which "
-                                      "are scored on up to `complete_window` tokens.")
-    complete_window: int = Field(default_factory=lambda: shipped_window("complete", 64), ge=1,
-                                 description="Tokens of a non-streamed answer scored before deciding.")
+    target_rate: float = Field(0.3, ge=0.0, le=1.0, description="Share of answers the low-confidence trigger "
+                               "should escalate; the threshold is read from the calibration's held-out score "
+                               "distribution under the default sampler.")
+    threshold: float | None = Field(None, ge=0.0, le=1.0, description="Fixed combined low-confidence score "
+                                    "(calibrated P(wrong)) of a streamed answer's decision window above which to "
+                                    "escalate; default: the one that escalates `target_rate`.")
+    decision_window: int | None = Field(None, ge=1, description="Tokens of a streamed answer buffered and scored "
+                                        "before deciding; default: the window the calibration was fit for.")
+    complete_threshold: float | None = Field(None, ge=0.0, le=1.0, description="Like `threshold`, for "
+                                             "non-streamed answers (`complete`), which are scored on up to "
+                                             "`complete_window` tokens.")
+    complete_window: int | None = Field(None, ge=1, description="Tokens of a non-streamed answer scored before "
+                                        "deciding (the whole answer, up to this many); default: the window the "
+                                        "calibration was fit for.")
     calibration_dir: Path | None = Field(None, description="Directory written by `hearth calibrate --out DIR` "
                                          "(the combined scores' weights); default: the calibration shipped for the "
                                          "default model.")
     redact_terms: tuple[str, ...] = Field((), description="Words or phrases privacy mode `redact` always replaces "
                                           "with placeholders.")
     audit: bool = Field(True, description="Append one JSON line per request to $HEARTH_HOME/audit.jsonl (no "
-                        "prompt text unless `log_prompts`).")
+                        "prompt text unless `log_prompts`; the file is readable by its owner only).")
+    audit_max_bytes: int = Field(10_000_000, ge=0, description="Size past which the audit log is rotated "
+                                 "(`audit.jsonl` becomes `audit.jsonl.1`, and so on); 0 never rotates.")
+    audit_keep: int = Field(3, ge=1, description="Rotated audit logs kept (`audit.jsonl.1` ... `.N`); older ones "
+                            "are deleted.")
 
 
 class QuantizeSettings(_Group):
@@ -154,22 +183,48 @@ class VoiceSettings(_Group):
                                     "within this many seconds of audio.")
     max_utterance_s: float = Field(15.0, gt=0.0, description="An utterance longer than this is cut and "
                                    "recognised as it is.")
-    asr_engine: Literal["pocketsphinx"] = Field("pocketsphinx", description="Speech-to-text engine.")
+    command_silence_s: float = Field(0.2, ge=0.05, le=5.0, description="Silence that ends an utterance early once "
+                                     "the home grammar holds a complete command (instead of trailing_silence_s).")
+    asr_engine: Literal["hybrid", "whisper", "pocketsphinx"] = Field(
+        "hybrid", description="Speech-to-text: `hybrid` (the home grammar for commands, Whisper for the rest), "
+        "`whisper` alone, or `pocketsphinx` alone (grammar + open vocabulary; no download). Without the Whisper "
+        "model or faster-whisper, `hybrid` and `whisper` fall back to `pocketsphinx` with a warning.")
+    asr_trust_margin: float | None = Field(None, description="`hybrid`: a grammar transcript whose margin (see "
+                                           "asr_reject_margin) reaches this is used without Whisper's check; "
+                                           "default: always checked (out-of-home commands reached margins of 16+).")
+    whisper_model: str = Field("whisper-base", description="Whisper model: a store name (`hearth pull "
+                               "whisper-base`) or a folder with a CTranslate2 Whisper model.")
+    whisper_threads: int = Field(2, ge=1, description="CPU threads for Whisper.")
+    whisper_beam_size: int = Field(1, ge=1, le=10, description="Whisper beam size (1: greedy, fastest).")
     asr_open_fallback: bool = Field(True, description="Decode utterances outside the home grammar with the "
                                     "open-vocabulary language model (otherwise they yield no transcript).")
     asr_reject_margin: float = Field(5.0, description="A grammar transcript is kept only if its pocketsphinx path "
                                      "score beats open-vocabulary decoding by this much per 10 ms frame (rejects "
                                      "speech forced into a command; needs asr_open_fallback).")
-    tts_engine: Literal["espeak-ng"] = Field("espeak-ng", description="Text-to-speech engine.")
-    tts_voice: str = Field("en-us", description="espeak-ng voice name.")
+    tts_engine: Literal["piper", "espeak-ng"] = Field(
+        "piper", description="Text-to-speech engine; without the Piper voice or piper-tts, espeak-ng speaks "
+        "instead (with a warning).")
+    piper_voice: str = Field("piper-joe-medium", description="Piper voice: a store name (`hearth pull "
+                             "piper-joe-medium`), a folder or an `.onnx` file (with its `.onnx.json`).")
+    tts_voice: str = Field("en-us", description="espeak-ng voice name (the fallback engine).")
+    tts_cache_size: int = Field(256, ge=0, description="Spoken sentences kept in memory for reuse (0: none).")
+    tts_prewarm: bool = Field(True, description="At start, synthesise the replies to on/off commands of every "
+                              "device into the cache in the background.")
     tts_speed: int = Field(175, ge=80, le=450, description="Speaking rate in words per minute.")
     tts_timeout_s: float = Field(10.0, gt=0.0, description="Deadline for synthesising one sentence.")
+    first_chunk_words: int = Field(6, ge=2, le=40, description="The first spoken piece of an assistant reply is cut "
+                                   "after this many words if no sentence ends sooner (its synthesis is the wait "
+                                   "before the first audio).")
     max_tokens: int = Field(64, ge=1, description="Most tokens of a spoken assistant reply (short replies start "
                             "speaking sooner).")
     system_prompt: str = Field(
         "You are Hearth, a voice assistant in a smart home. Answer in one or two short spoken sentences, "
         "in plain words without lists or markdown.", description="System message for spoken replies.")
     reply_timeout_s: float = Field(30.0, gt=0.0, description="Deadline for the assistant's whole spoken reply.")
+    home_tools: bool = Field(True, description="An utterance the command grammar cannot parse that names a room "
+                             "of the home or says it is uncomfortable (too dark, cold, make it cosy, ...) goes to the "
+                             "model with the home's devices as tools (one call, carried out like a spoken command); "
+                             "off: it is answered as a question.")
     executor: Literal["simulated", "homeassistant"] = Field(
         "simulated", description="Who carries out commands: an in-memory simulated home, or Home Assistant's "
         "REST API.")
@@ -180,6 +235,8 @@ class VoiceSettings(_Group):
                              "`tcp://HOST:PORT`, `unix://PATH` or `stdio://`.")
     wyoming_stream_handled: bool = Field(True, description="Advertise and send streamed replies (`handled-start`, "
                                          "`handled-chunk`, `handled-stop`) to `transcript` events.")
+    wyoming_stream_asr: bool = Field(True, description="Advertise and send streamed transcripts "
+                                     "(`transcript-start`, `transcript-chunk`, `transcript-stop`, then `transcript`).")
     wyoming_stream_tts: bool = Field(True, description="Advertise and accept streaming synthesis "
                                      "(`synthesize-start`/`-chunk`/`-stop`).")
 

@@ -1,19 +1,40 @@
-"""The settings table in Markdown, generated from the schema (README's table is this output; a test checks it)."""
+"""How each setting is spelled outside the schema (its CLI flag, its choices) and the settings table in Markdown
+generated from the schema (README's table is this output; a test checks it). The CLI's options use the same
+spelling (`assistant.cli.options`), so the table and the flags cannot drift apart."""
 
 from __future__ import annotations
 
 import inspect
+import typing
+from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr
 
-from .cli.options import UNPREFIXED, _choices
 from .settings import Settings
+
+UNPREFIXED = frozenset({"engine", "sampling", "server"})
+"""Groups whose fields get plain flags (`--n-ctx`, `--temperature`, `--port`); other groups' flags carry the group
+name (`--cloud-base-url`)."""
+
+
+def cli_flag(group: str | None, name: str) -> str:
+    """`--flag` of field `name` in settings group `group` (None: a top-level field)."""
+    stem = name if group is None or group in UNPREFIXED else f"{group}_{name}"
+    return "--" + stem.replace("_", "-")
+
+
+def choices(annotation: Any) -> str:
+    """` [a|b|c]` for a field whose type is (or includes) a Literal; empty otherwise."""
+    lits = [a for a in typing.get_args(annotation) if typing.get_origin(a) is Literal] or (
+        [annotation] if typing.get_origin(annotation) is Literal else [])
+    values = [str(v) for lit in lits for v in typing.get_args(lit)]
+    return f" [{'|'.join(values)}]" if values else ""
 
 
 def _default(value: object) -> str:
     if isinstance(value, SecretStr):
         return "(secret)"
-    if value is None or value == ():
+    if value is None or value == () or value == {}:
         return "—"
     if isinstance(value, tuple):
         return ", ".join(map(str, value))
@@ -27,14 +48,13 @@ def rows() -> list[tuple[str, str, str, str]]:
         ann = info.annotation
         if inspect.isclass(ann) and issubclass(ann, BaseModel):
             for sub, sinfo in ann.model_fields.items():
-                flag = sub if name in UNPREFIXED else f"{name}_{sub}"
                 default = sinfo.get_default(call_default_factory=True)
-                out.append((f"HEARTH_{name}_{sub}".upper(), "--" + flag.replace("_", "-"), _default(default),
-                            (sinfo.description or "") + _choices(sinfo.annotation)))
+                out.append((f"HEARTH_{name}_{sub}".upper(), cli_flag(name, sub), _default(default),
+                            (sinfo.description or "") + choices(sinfo.annotation)))
         else:
             default = "~/.cache/hearth" if name == "home" else _default(info.get_default(call_default_factory=True))
-            out.append((f"HEARTH_{name}".upper(), "--" + name.replace("_", "-"), default,
-                        (info.description or "") + _choices(ann)))
+            out.append((f"HEARTH_{name}".upper(), cli_flag(None, name), default,
+                        (info.description or "") + choices(ann)))
     return out
 
 

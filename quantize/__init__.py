@@ -2,8 +2,8 @@
 quantize with
 llama.cpp's own quantizer, evaluate against the unquantized build, write a manifest and register the result.
 
-The entry point is `quantize.pipeline.build`; `hearth quantize` and `python -m quantize` are thin surfaces
-over it.
+The entry point is `quantize.pipeline.build`; `hearth quantize` is the thin surface over it (the package imports
+no surface).
 """
 
 from __future__ import annotations

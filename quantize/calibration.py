@@ -4,17 +4,19 @@ The default corpus ships with Python itself (`pydoc_data.topics`: ~465 KB of Eng
 code), so
 it exists offline everywhere. Its topics are split deterministically: every third topic (sorted by name) is
 held out
-for evaluation, the rest calibrate, without the paragraphs they share with the held-out topics.
+for evaluation, the rest calibrate, without the paragraphs they share with the held-out topics. The topics differ
+from one Python version to the next (3.10's are not 3.11's), so the source's name says which Python's they are.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.errors import InvalidRequestError
 
-DEFAULT_SOURCE = "python:pydoc_data.topics"
+DEFAULT_SOURCE = f"python{sys.version_info.major}.{sys.version_info.minor}:pydoc_data.topics"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +28,7 @@ class Texts:
     evaluation: str
     """Held-out text for perplexity and KL divergence (disjoint from calibration)."""
     source: str
-    """Where they came from (`python:pydoc_data.topics` or a file path)."""
+    """Where they came from (`python3.11:pydoc_data.topics` or a file path)."""
 
 
 def _pydoc_topics() -> tuple[list[str], list[str]]:

@@ -8,7 +8,6 @@ transformed
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import gguf
 import numpy as np
 
 from assistant.errors import ModelFormatError
+from assistant.progress import Progress
 
 from . import CONVERTER_NAME, __version__
 from .archs import (
@@ -30,9 +30,6 @@ from .archs import (
 )
 from .vocab import Vocab, load_vocab
 from .weights import Checkpoint
-
-Progress = Callable[[str, int, int | None], None]
-"""progress(phase, done, total) for long steps."""
 
 OUTTYPES = {
     "f32": (gguf.GGMLQuantizationType.F32, gguf.LlamaFileType.ALL_F32),

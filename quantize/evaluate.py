@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +17,9 @@ import numpy as np
 from typing_extensions import Self
 
 from assistant.errors import QuantizeError
+from assistant.progress import Progress
 
 from .llama_run import Runner
-
-Progress = Callable[[str, int, int | None], None]
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:

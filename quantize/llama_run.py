@@ -12,9 +12,8 @@ import llama_cpp
 import numpy as np
 from typing_extensions import Self
 
-from assistant.errors import QuantizeError
-
-from .llama_log import capture_log
+from assistant.engine.llamacpp_load import capture_log, load_model
+from assistant.errors import EngineError, QuantizeError
 
 
 class Runner:
@@ -23,16 +22,11 @@ class Runner:
     def __init__(self, path: Path, n_ctx: int, threads: int, cb_eval: Any = None) -> None:
         self.path, self.n_ctx = path, n_ctx
         self._cb = cb_eval  # ctypes callbacks must outlive the context that calls them
+        try:
+            self.model = load_model(path)
+        except EngineError as exc:
+            raise QuantizeError(str(exc)) from None
         with capture_log() as log:
-            mparams = llama_cpp.llama_model_default_params()
-            mparams.n_gpu_layers = 0
-            # ggml's AMX weight repacking crashes on CPUs that advertise AMX inside some VMs (seen on this
-            # project's build machines); the plain CPU kernels are what Jetson/L4 users compare against
-            # anyway.
-            mparams.use_extra_bufts = False
-            self.model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
-            if not self.model:
-                raise QuantizeError(f"llama.cpp cannot load {path.name}: {log.last_errors()}")
             cparams = llama_cpp.llama_context_default_params()
             cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = n_ctx
             cparams.n_threads = cparams.n_threads_batch = threads
@@ -58,10 +52,9 @@ class Runner:
 
     def close(self) -> None:
         if getattr(self, "ctx", None):
-            with capture_log():
-                llama_cpp.llama_batch_free(self._batch)
-                llama_cpp.llama_free(self.ctx)
-                llama_cpp.llama_model_free(self.model)
+            llama_cpp.llama_batch_free(self._batch)
+            llama_cpp.llama_free(self.ctx)
+            llama_cpp.llama_model_free(self.model)
             self.ctx = None
 
     def tokenize(self, text: str) -> np.ndarray:

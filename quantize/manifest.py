@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from assistant.planner.fit import device_fit
+
 from . import CONVERTER_NAME, __version__
-from .fit import device_fit
 
 
 def tool_versions() -> dict[str, str]:
@@ -40,12 +41,12 @@ def _llama_cpp_build() -> str:
 
 def tensor_histogram(path: Path) -> tuple[dict[str, dict[str, int]], int, int]:
     """({type: {tensors, elements, bytes}}, total elements, total tensor bytes) of a GGUF file."""
-    from gguf import GGUFReader
+    from assistant.gguf_meta import read_gguf
 
     hist: dict[str, dict[str, int]] = {}
     elements = data_bytes = 0
-    for t in GGUFReader(path).tensors:
-        row = hist.setdefault(t.tensor_type.name, {"tensors": 0, "elements": 0, "bytes": 0})
+    for t in read_gguf(path).tensors:
+        row = hist.setdefault(t.type, {"tensors": 0, "elements": 0, "bytes": 0})
         row["tensors"] += 1
         row["elements"] += int(t.n_elements)
         row["bytes"] += int(t.n_bytes)

@@ -18,12 +18,13 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assistant.errors import QuantizeError
+from assistant.progress import Progress
 from assistant.settings import QuantizeSettings, Settings
 from assistant.store import ModelStore, sha256_file
 
@@ -39,7 +40,6 @@ from .source import ModelSource, checksum_inputs, resolve_source
 from .tokcheck import check_tokenizer
 from .weights import Checkpoint
 
-Progress = Callable[[str, int, int | None], None]
 _DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 

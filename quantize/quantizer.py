@@ -12,10 +12,10 @@ from pathlib import Path
 
 import llama_cpp
 
+from assistant.engine.llamacpp_load import capture_log
 from assistant.errors import InvalidRequestError, QuantizeError
 
 from .imatrix import ImatrixArray
-from .llama_log import capture_log
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.errors import QuantizeError
+from assistant.engine.llamacpp_load import load_model
+from assistant.errors import EngineError, QuantizeError
 
-from .llama_log import capture_log
 from .vocab import Vocab
 
 PROBE_TEXT = (
@@ -38,21 +38,19 @@ def gguf_ids(gguf_path: Path, text: str) -> list[int]:
     """Token ids from llama.cpp's tokenizer loaded from the GGUF (vocabulary only)."""
     import llama_cpp
 
-    with capture_log() as log:
-        params = llama_cpp.llama_model_default_params()
-        params.vocab_only = True
-        model = llama_cpp.llama_model_load_from_file(str(gguf_path).encode(), params)
-        if not model:
-            raise QuantizeError(f"llama.cpp cannot read the converted tokenizer: {log.last_errors()}")
-        try:
-            data = text.encode("utf-8")
-            buf = (llama_cpp.llama_token * (len(data) + 16))()
-            n = llama_cpp.llama_tokenize(
-                llama_cpp.llama_model_get_vocab(model), data, len(data), buf, len(buf), False, False
-            )
-            return list(buf[:n]) if n >= 0 else []
-        finally:
-            llama_cpp.llama_model_free(model)
+    try:
+        model = load_model(gguf_path, vocab_only=True)
+    except EngineError as exc:
+        raise QuantizeError(f"llama.cpp cannot read the converted tokenizer: {exc}") from None
+    try:
+        data = text.encode("utf-8")
+        buf = (llama_cpp.llama_token * (len(data) + 16))()
+        n = llama_cpp.llama_tokenize(
+            llama_cpp.llama_model_get_vocab(model), data, len(data), buf, len(buf), False, False
+        )
+        return list(buf[:n]) if n >= 0 else []
+    finally:
+        llama_cpp.llama_model_free(model)
 
 
 def check_tokenizer(gguf_path: Path, vocab: Vocab, text: str = PROBE_TEXT) -> int:

@@ -5,8 +5,9 @@ Each contender runs in its own subprocess (so peak RSS is its own):
   engine      Hearth's LlamaCppEngine (sampling + per-token logprobs + entropy + stop handling)
   highlevel   llama-cpp-python's `Llama.create_completion` (streaming)
   lowlevel    a bare low-level loop: llama_decode + the same C sampler chain, nothing else
-  server      llama.cpp's C++ `llama-server` (only with --llama-server PATH)
-Prints a table with ratios against the chosen anchor and writes JSON.
+  server      llama.cpp's C++ `llama-server` (only with --llama-server PATH), timed over HTTP (streamed) on the
+              client's clock like the in-process contenders, not from the server's own timings
+Every contender runs with flash attention on and the same weight placement (no AMX/repack buffers). Prints a table with ratios against the chosen anchor and writes JSON.
 
     python scripts/bench_engine.py [--model ID|PATH] [--tokens 128] [--runs 5] [--threads 2] [--out FILE]
 """
@@ -49,15 +50,15 @@ def work_engine(path: str, tokens: int, threads: int, runs: int) -> dict:
     from assistant.engine import ChatMessage, Finish
     from assistant.engine.llamacpp import LlamaCppEngine, LoadConfig
 
-    eng = LlamaCppEngine(Path(path), LoadConfig(n_ctx=2048, n_threads=threads))
+    eng = LlamaCppEngine(Path(path), LoadConfig(n_ctx=2048, n_threads=threads, flash_attn=True))
     rates, ttfts = [], []
     for i in range(runs):
         eng.reset()  # a cold prompt every time, like the other contenders
-        fin = [e for e in eng.generate([ChatMessage("user", PROMPT)], _params(tokens, i)) if isinstance(e, Finish)][0]
+        fin = [e for e in eng.generate([ChatMessage("user", PROMPT)], _params(tokens, i)) if isinstance(e, Finish)][-1]
         rates.append(fin.timings.decode_tok_s(fin.usage.completion_tokens))
         ttfts.append(fin.timings.ttft_s)
     eng.reset()
-    fin = [e for e in eng.generate(LONG_PROMPT, _params(1, 0)) if isinstance(e, Finish)][0]
+    fin = [e for e in eng.generate(LONG_PROMPT, _params(1, 0)) if isinstance(e, Finish)][-1]
     prefill = fin.usage.prompt_tokens / fin.timings.prefill_s
     return {"decode_tok_s": rates, "ttft_s": ttfts, "prefill_tok_s": prefill, "follow_up": _follow_up(eng)}
 
@@ -72,24 +73,22 @@ def _follow_up(eng) -> dict:
         text = "".join(getattr(e, "text", "") for e in eng.generate(history, _params(96, 1)))
         history.append(ChatMessage("assistant", text))
     history.append(ChatMessage("user", "And how did keepers live?"))
-    warm = [e for e in eng.generate(history, _params(1, 2)) if isinstance(e, Finish)][0]
+    warm = [e for e in eng.generate(history, _params(1, 2)) if isinstance(e, Finish)][-1]
     eng.reset()
-    cold = [e for e in eng.generate(history, _params(1, 2)) if isinstance(e, Finish)][0]
+    cold = [e for e in eng.generate(history, _params(1, 2)) if isinstance(e, Finish)][-1]
     return {"prompt_tokens": warm.usage.prompt_tokens, "cached_tokens": warm.usage.cached_tokens,
             "prefill_ms_cached": 1000 * warm.timings.prefill_s, "prefill_ms_cold": 1000 * cold.timings.prefill_s}
 
 
 def _no_extra_bufts() -> None:
-    # llama.cpp's AMX buffer type crashes on this project's CPUs (see assistant/engine/llamacpp.py); the anchors
-    # must run with the same model placement as the engine, so switch it off for them too.
+    # llama.cpp's AMX buffer type crashes on this project's CPUs (assistant/engine/llamacpp_load.py); the anchors
+    # must run with the same model placement as the engine, so they start from the engine's model parameters.
     import llama_cpp as L
 
-    original = L.llama_model_default_params
+    from assistant.engine.llamacpp_load import model_params
 
     def patched():
-        p = original()
-        p.use_extra_bufts = False
-        return p
+        return model_params()
 
     L.llama_model_default_params = patched
     import llama_cpp.llama as high
@@ -100,7 +99,7 @@ def work_highlevel(path: str, tokens: int, threads: int, runs: int) -> dict:
     _no_extra_bufts()
     from llama_cpp import Llama
 
-    llm = Llama(path, n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+    llm = Llama(path, n_ctx=2048, n_threads=threads, n_threads_batch=threads, flash_attn=True, verbose=False)
     chat = _chat_text(path)
     rates, ttfts = [], []
     for i in range(runs):
@@ -128,15 +127,22 @@ def work_lowlevel(path: str, tokens: int, threads: int, runs: int) -> dict:
     from assistant.engine.llamacpp import LlamaCppEngine, LoadConfig
     from assistant.engine.llamacpp_sampler import build_sampler
 
-    # Reuse the engine only for loading and tokenizing; the loop below is the bare minimum around llama_decode.
-    eng = LlamaCppEngine(Path(path), LoadConfig(n_ctx=2048, n_threads=threads))
-    ctx, vocab = eng._ctx, eng._vocab
+    # The engine only loads the weights and tokenizes (its public contract); the loop below is the bare minimum
+    # around llama_decode, on a context of its own with the engine's settings (2048 tokens, flash attention).
+    eng = LlamaCppEngine(Path(path), LoadConfig(n_ctx=2048, n_threads=threads, flash_attn=True))
+    cparams = L.llama_context_default_params()
+    cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = 2048, 512, 512
+    cparams.n_threads = cparams.n_threads_batch = threads
+    cparams.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    cparams.no_perf = True
+    ctx = L.llama_init_from_model(eng.model_handle, cparams)
+    vocab = L.llama_model_get_vocab(eng.model_handle)
     from assistant.engine import ChatMessage
     prompt = eng.prompt_tokens([ChatMessage("user", PROMPT)])
     rates, ttfts = [], []
     for i in range(runs):
         L.llama_memory_clear(L.llama_get_memory(ctx), True)
-        smpl = build_sampler(_params(tokens, i), vocab, eng._n_vocab)
+        smpl = build_sampler(_params(tokens, i), vocab, L.llama_vocab_n_tokens(vocab))
         t0 = time.perf_counter()
         arr = (L.llama_token * len(prompt))(*prompt)
         if L.llama_decode(ctx, L.llama_batch_get_one(arr, len(prompt))) != 0:
@@ -144,7 +150,7 @@ def work_lowlevel(path: str, tokens: int, threads: int, runs: int) -> dict:
         one = (L.llama_token * 1)()
         n, first = 0, None
         while n < tokens:
-            tok = L.llama_sampler_sample(smpl, ctx, -1)
+            tok = smpl.sample(ctx, -1)
             n += 1
             if first is None:
                 first = time.perf_counter()
@@ -153,7 +159,7 @@ def work_lowlevel(path: str, tokens: int, threads: int, runs: int) -> dict:
             one[0] = tok
             L.llama_decode(ctx, L.llama_batch_get_one(one, 1))
         end = time.perf_counter()
-        L.llama_sampler_free(smpl)
+        smpl.free()
         ttfts.append(first - t0)
         rates.append((n - 1) / (end - first) if n > 1 else 0.0)
     long = eng.tokenize(LONG_PROMPT)
@@ -164,7 +170,9 @@ def work_lowlevel(path: str, tokens: int, threads: int, runs: int) -> dict:
         buf = (L.llama_token * len(chunk))(*chunk)  # named: the batch keeps only a raw pointer to it
         if L.llama_decode(ctx, L.llama_batch_get_one(buf, len(chunk))) != 0:
             raise RuntimeError("llama_decode failed during prefill")
-    return {"decode_tok_s": rates, "ttft_s": ttfts, "prefill_tok_s": len(long) / (time.perf_counter() - t0)}
+    prefill = len(long) / (time.perf_counter() - t0)
+    L.llama_free(ctx)
+    return {"decode_tok_s": rates, "ttft_s": ttfts, "prefill_tok_s": prefill}
 
 
 def _chat_text(path: str) -> str:
@@ -173,6 +181,26 @@ def _chat_text(path: str) -> str:
     from assistant.gguf_meta import read_gguf
 
     return ChatTemplate(read_gguf(Path(path)).chat_template or "").render([ChatMessage("user", PROMPT)])
+
+
+def _streamed_completion(base: str, body: dict) -> tuple[float, float]:
+    """(time to the first streamed token in s, decode tokens/s after it), both on this client's clock."""
+    import httpx
+
+    t0 = time.perf_counter()
+    first = last = None
+    n = 0
+    with httpx.stream("POST", base + "/completion", json={**body, "stream": True}, timeout=120) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if not line.startswith("data: ") or not json.loads(line[6:]).get("content"):
+                continue
+            last = time.perf_counter()
+            first = first or last
+            n += 1
+    if first is None:
+        raise RuntimeError("llama-server streamed no token")
+    return first - t0, (n - 1) / (last - first) if n > 1 and last > first else 0.0
 
 
 def work_server(path: str, tokens: int, threads: int, runs: int, binary: str = "") -> dict:
@@ -184,8 +212,9 @@ def work_server(path: str, tokens: int, threads: int, runs: int, binary: str = "
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # --no-repack: the same weight placement as the engine (llama.cpp's AMX/repack buffers crash on these CPUs).
-    proc = subprocess.Popen([binary, "-m", path, "-c", "2048", "-t", str(threads), "--no-repack", "--port", str(port),
-                             "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([binary, "-m", path, "-c", "2048", "-t", str(threads), "--no-repack", "-fa", "on",
+                             "--port", str(port), "--host", "127.0.0.1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.time() + 60
@@ -200,10 +229,10 @@ def work_server(path: str, tokens: int, threads: int, runs: int, binary: str = "
         body = {"temperature": 0.6, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1,
                 "cache_prompt": False}
         for i in range(runs):
-            r = httpx.post(base + "/completion", json={"prompt": _chat_text(path), "n_predict": tokens, "seed": i,
-                                                        **body}, timeout=120).json()
-            rates.append(r["timings"]["predicted_per_second"])
-            ttfts.append(r["timings"]["prompt_ms"] / 1000 + 1 / max(1e-9, r["timings"]["predicted_per_second"]))
+            ttft, rate = _streamed_completion(base, {"prompt": _chat_text(path), "n_predict": tokens, "seed": i,
+                                                     **body})
+            ttfts.append(ttft)
+            rates.append(rate)
         r = httpx.post(base + "/completion", json={"prompt": LONG_PROMPT, "n_predict": 1, **body}, timeout=120).json()
         prefill = r["timings"]["prompt_per_second"]
         with open(f"/proc/{proc.pid}/status") as fh:
@@ -222,7 +251,7 @@ def run_worker(mode: str, args: argparse.Namespace, path: str) -> dict:
            str(args.runs), "--threads", str(args.threads)]
     if mode == "server":
         cmd += ["--llama-server", args.llama_server]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     if res.returncode != 0:
         raise SystemExit(f"{mode} worker failed:\n{res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])

@@ -2,13 +2,16 @@
 # Install what the test suite needs and run it: the README's test command, and what CI runs.
 #   - Debian packages for the voice tests (espeak-ng, sox), when missing and we may install them
 #   - Hearth with its test extras (compiles llama-cpp-python on first install: a few minutes)
-#   - the embedded default model into the store ($HEARTH_HOME, default ~/.cache/hearth)
+#   - the embedded default model and the speech models (Whisper base, Piper voice) into the store
+#     ($HEARTH_HOME, default ~/.cache/hearth)
 # then: python -m pytest (extra arguments are passed on).
+# Environment: PYTHON (default python3), HEARTH_TEST_EXTRAS (default `test`, everything; CI's Python 3.10 run
+# uses voice,quantize,devices,test-tools: torch's CPU build is not to be had there, and the tests that need it skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in espeak-ng sox; do
+for pkg in espeak-ng sox chromium; do
     command -v "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -26,6 +29,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-"$PY" -m pip install --disable-pip-version-check -q -e ".[test]"
+"$PY" -m pip install --disable-pip-version-check -q -e ".[${HEARTH_TEST_EXTRAS:-test}]"
 "$PY" -m assistant.cli pull smollm2-135m-instruct >/dev/null
+# Speech models for the voice tests (a no-op once installed; without them those tests skip and say why).
+for speech in whisper-base piper-joe-medium; do
+    "$PY" -m assistant.cli pull "$speech" >/dev/null || echo "warning: could not pull $speech; its voice tests will skip" >&2
+done
 exec "$PY" -m pytest "$@"

@@ -41,7 +41,7 @@ class Channel:
             self._waiter.set_result(None)
 
     async def drain(self, timeout: float) -> list[Any]:
-        """Everything put so far (waits up to `timeout` seconds for at least one item; TimeoutError past it)."""
+        """Everything put so far (waits up to `timeout` seconds for at least one item; asyncio.TimeoutError past it)."""
         deadline = self._loop.time() + timeout
         while True:
             with self._lock:

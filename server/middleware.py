@@ -13,15 +13,15 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import AuthenticationError, PayloadTooLargeError, envelope
+from .errors import AuthenticationError, PayloadTooLargeError, error_body
 from .metrics import Metrics
 
 Scope = dict[str, Any]
 
 
-def _too_large(limit: int) -> JSONResponse:
+def _too_large(limit: int, path: str) -> JSONResponse:
     err = PayloadTooLargeError(f"the request body exceeds {limit} bytes")
-    return JSONResponse(envelope(413, err.message, err.code), status_code=413)
+    return JSONResponse(error_body(path, 413, err.message, err.code), status_code=413)
 
 
 class BodyLimit:
@@ -37,7 +37,7 @@ class BodyLimit:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
-                await _too_large(self.limit)(scope, receive, send)
+                await _too_large(self.limit, scope.get("path", ""))(scope, receive, send)
                 return
         seen = 0
 

@@ -1,17 +1,21 @@
-"""The HTTP endpoints: OpenAI's `/v1/*`, plus `/health` and `/metrics`."""
+"""The HTTP endpoints: OpenAI's `/v1/*`, plus `/health` and `/metrics` (Ollama's `/api/*` is `server.ollama`)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 
+from assistant.engine.events import RouteDecision
 from assistant.errors import ModelNotFoundError
 
+from .embeddings import add_embeddings_route
 from .errors import ModelLoadingError, envelope
+from .formatters import ChatFormatter, CompletionFormatter, ResponseFormatter
 from .metrics import CONTENT_TYPE
 from .middleware import require_api_key
 from .schemas import (
@@ -23,14 +27,15 @@ from .schemas import (
     Health,
     ModelCard,
     ModelList,
+    SlotsHealth,
 )
 from .service import ClientGone, Run, stream, whole
-from .shapes import ChatShape, CompletionShape, Shape
 from .state import ServerState
-from .translate import Plan, plan_chat, plan_completion
+from .translate import JobSpec, Limits, chat_job, completion_job
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 401, 404, 413, 422, 429, 503, 504)}
+    code: {"model": ErrorEnvelope} for code in (400, 401, 404, 413, 429, 503, 504)}
+TRUNCATED_HEADER = "x-hearth-truncated-tokens"
 log = logging.getLogger("hearth.server")
 _CLIENT_CLOSED = 499  # nginx's convention for "the client went away"; never seen by that client
 
@@ -44,33 +49,49 @@ def _check_model(hearth: ServerState, name: str) -> None:
         raise ModelNotFoundError(f"the model '{name}' does not exist; see /v1/models", param="model")
 
 
-async def _respond(hearth: ServerState, plan: Plan, shape: Shape, request: Request, streamed: bool) -> Response:
-    scheduler = hearth.require_ready()
+def _limits(hearth: ServerState) -> Limits:
+    info = hearth.assistant.model_info
+    return Limits(n_ctx=info.n_ctx, n_vocab=info.n_vocab)
+
+
+def _truncated_tokens(decision: RouteDecision) -> int:
+    budget = decision.budget
+    return budget.dropped_tokens if budget is not None and budget.truncated else 0
+
+
+async def respond(hearth: ServerState, spec: JobSpec, formatter: ResponseFormatter, request: Request, streamed: bool) -> Response:
+    """Run `spec` and answer in `formatter`, whole or streamed (the one path of every generation endpoint)."""
+    jobs = hearth.require_ready()
     gauge = hearth.metrics.in_flight
     closed = []
 
     def on_close() -> None:
         if not closed:
             closed.append(True)
-            plan.cancel.set()
+            spec.cancel.set()
             gauge.dec()
 
     if hearth.settings.log_prompts:  # off by default: prompts are the user's data
-        first = plan.requests[0]
-        log.info("%s prompt: %r", shape.id, first.prompt if first.messages is None else
+        first = spec.requests[0]
+        log.info("%s prompt: %r", formatter.id, first.prompt if first.messages is None else
                  [(m.role, m.content) for m in first.messages])
     gauge.inc()
     handed_over = False
     try:
-        run = Run(scheduler, plan, request)
+        run = Run(jobs, spec, request)
         decision = await run.decision()
+        # Every choice answers the same conversation: the first one's budget speaks for all.
+        formatter.truncated_tokens = _truncated_tokens(decision)
         if streamed:
-            response = await stream(run, shape, decision, on_close)
+            response = await stream(run, formatter, decision, on_close)
             # Runs even when the client leaves before the body's generator ever started.
             response.background = BackgroundTask(on_close)
             handed_over = True
-            return response
-        return await whole(run, shape, decision)
+        else:
+            response = await whole(run, formatter, decision)
+        if formatter.truncated_tokens:
+            response.headers[TRUNCATED_HEADER] = str(formatter.truncated_tokens)
+        return response
     except ClientGone:
         return Response(status_code=_CLIENT_CLOSED)
     finally:
@@ -99,10 +120,12 @@ def build_router() -> APIRouter:
                                hearth: ServerState = Depends(state)) -> Response:
         hearth.require_ready()
         _check_model(hearth, body.model)
-        plan = plan_chat(body, hearth.settings.sampling)
+        # A large JSON Schema can take long to become a grammar: off the event loop, so /health stays quick.
+        spec = await anyio.to_thread.run_sync(chat_job, body, hearth.settings.sampling, _limits(hearth),
+                                              hearth.settings.server.truncation)
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        shape = ChatShape(body.model, body.n, include_usage=usage, logprobs=bool(body.logprobs))
-        return await _respond(hearth, plan, shape, request, body.stream)
+        formatter = ChatFormatter(body.model, body.n, include_usage=usage, logprobs=bool(body.logprobs))
+        return await respond(hearth, spec, formatter, request, body.stream)
 
     @v1.post("/completions", response_model=None, responses={200: {"model": Completion, "content": {
         "text/event-stream": {}}}})
@@ -110,10 +133,12 @@ def build_router() -> APIRouter:
                           hearth: ServerState = Depends(state)) -> Response:
         hearth.require_ready()
         _check_model(hearth, body.model)
-        plan = plan_completion(body, hearth.settings.sampling)
+        spec = await anyio.to_thread.run_sync(completion_job, body, hearth.settings.sampling, _limits(hearth))
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        shape = CompletionShape(body.model, body.n, include_usage=usage, logprobs=body.logprobs)
-        return await _respond(hearth, plan, shape, request, body.stream)
+        formatter = CompletionFormatter(body.model, body.n, include_usage=usage, logprobs=body.logprobs)
+        return await respond(hearth, spec, formatter, request, body.stream)
+
+    add_embeddings_route(v1)
 
     @router.get("/health", response_model=Health, responses={503: {"model": ErrorEnvelope}})
     async def health(hearth: ServerState = Depends(state)) -> Any:
@@ -121,7 +146,10 @@ def build_router() -> APIRouter:
             error = ModelLoadingError(f"the model failed to load: {hearth.load_error.message}"
                                       if hearth.load_error else "the model is loading")
             return JSONResponse(envelope(503, error.message, error.code), status_code=503)
-        return Health(model=hearth.assistant.model_info.id)
+        scheduler = hearth.assistant.scheduler
+        return Health(model=hearth.assistant.model_info.id, n_ctx=hearth.assistant.n_ctx,
+                      slots=SlotsHealth(total=scheduler.engine.n_slots, busy=scheduler.busy_slots,
+                                        waiting=scheduler.waiting))
 
     @router.get("/metrics", dependencies=[Depends(require_api_key)], response_class=Response,
                 responses={200: {"content": {CONTENT_TYPE: {}}}, 401: {"model": ErrorEnvelope}})

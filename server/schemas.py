@@ -1,24 +1,56 @@
 """OpenAI request and response bodies (the subset Hearth serves), as pydantic models.
 
-Requests are validated here (types and ranges, 422). Unknown top-level fields are refused (`extra="forbid"`, turned
-into a 400 naming the field by the error handler); OpenAI fields Hearth cannot honour yet are accepted with any value
-but left out of the OpenAPI document (`SkipJsonSchema`) and rejected with a 400 naming them (`server.translate`), so
-nothing is ever silently dropped.
+Requests are validated here (types, ranges and text that cannot be encoded: 400 naming the field). Unknown top-level
+fields are refused (`extra="forbid"`, turned into a 400 naming the field by the error handler); OpenAI fields Hearth
+cannot honour yet are accepted with any value but left out of the OpenAPI document (`SkipJsonSchema`) and rejected
+with a 400 naming them (`server.translate`), so nothing is ever silently dropped. llama.cpp's server extensions
+(`top_k`, `min_p`, `repeat_penalty`, `repeat_last_n`, `grammar`) are accepted as that server accepts them.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+
+from assistant.encodable import unencodable_path
 
 
-class _Open(BaseModel):
+def _refuse_unencodable(value: Any) -> Any:
+    # Models inside the value were checked field by field when they were built (with exact locations).
+    where = unencodable_path(value, skip=(BaseModel,))
+    if where is not None:
+        raise PydanticCustomError("unencodable_text", "contains a lone surrogate at '{where}' (text that is not "
+                                  "valid Unicode)" if where else "contains a lone surrogate (text that is not "
+                                  "valid Unicode)", {"where": where})
+    return value
+
+
+INT32_MAX = 2**31 - 1  # llama.cpp takes these as C ints
+
+
+class Checked(BaseModel):
+    """Every field, and any extra field, holds only text that can be encoded as UTF-8."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _encodable(cls, value: Any) -> Any:
+        return _refuse_unencodable(value)
+
+    @model_validator(mode="after")
+    def _encodable_extra(self) -> Any:
+        if self.model_extra:
+            _refuse_unencodable(self.model_extra)
+        return self
+
+
+class _Open(Checked):
     model_config = ConfigDict(extra="allow")
 
 
-class _Closed(BaseModel):
+class _Closed(Checked):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -31,22 +63,76 @@ class ContentPart(_Open):
     """The text of a `text` part."""
 
 
-SUPPORTED_ROLES = ("system", "developer", "user", "assistant")
+SUPPORTED_ROLES = ("system", "developer", "user", "assistant", "tool")
+
+
+class FunctionCallIn(_Open):
+    """The function of an earlier tool call."""
+
+    name: str
+    """The tool's name."""
+    arguments: str
+    """The arguments as a JSON object text (anything else is a 400 naming the message)."""
+
+
+class ToolCallIn(_Open):
+    """One tool call of an earlier assistant message."""
+
+    id: str = Field(..., min_length=1)
+    """The call's id (the `tool` message with its result echoes it)."""
+    type: Literal["function"] = "function"
+    """Always `function`."""
+    function: FunctionCallIn
+    """What was called."""
 
 
 class ChatMessageIn(_Closed):
     """One input message."""
 
     role: str = Field(..., json_schema_extra={"enum": list(SUPPORTED_ROLES)})
-    """`system`, `developer` (treated as `system`), `user` or `assistant`; others (`tool`) get a 400."""
-    content: str | list[ContentPart]
-    """Text, or a list of text content parts."""
+    """`system`, `developer` (treated as `system`), `user`, `assistant` or `tool` (a tool call's result)."""
+    content: str | list[ContentPart] | None = None
+    """Text, or a list of text content parts; null only on an assistant message with `tool_calls`."""
     name: str | None = None
     """Optional participant name (accepted, not used by the template)."""
-    tool_calls: SkipJsonSchema[Any] = None
-    """Not supported until tool calling lands (400)."""
-    tool_call_id: SkipJsonSchema[Any] = None
-    """Not supported until tool calling lands (400)."""
+    tool_calls: list[ToolCallIn] | None = None
+    """An assistant message's tool calls."""
+    tool_call_id: str | None = None
+    """A `tool` message's call id."""
+
+
+class FunctionIn(_Open):
+    """A function the model may call."""
+
+    name: str
+    """`[A-Za-z0-9_-]{1,64}`."""
+    description: str | None = None
+    """What it does (shown to the model)."""
+    parameters: dict[str, Any] | None = None
+    """JSON Schema of its arguments object (enforced by grammar; keywords it cannot enforce get a 400)."""
+    strict: bool | None = None
+    """Accepted; arguments are always enforced by grammar."""
+
+
+class ToolIn(_Open):
+    """One entry of `tools`."""
+
+    type: Literal["function"]
+    """Only `function`."""
+    function: FunctionIn
+    """The function."""
+
+
+class NamedFunction(_Open):
+    name: str
+    """The function to call."""
+
+
+class NamedToolChoice(_Open):
+    """`tool_choice` naming one function."""
+
+    type: Literal["function"]
+    function: NamedFunction
 
 
 class StreamOptions(_Open):
@@ -79,9 +165,8 @@ class ResponseFormat(_Open):
 
 
 # Fields Hearth declares so a request that uses them is answered with a 400 naming them (never silently dropped).
-UNSUPPORTED_CHAT = ("tools", "tool_choice", "functions", "function_call", "parallel_tool_calls", "logit_bias",
-                    "audio", "modalities", "prediction", "web_search_options", "reasoning_effort")
-UNSUPPORTED_COMPLETION = ("logit_bias", "suffix")
+UNSUPPORTED_CHAT = ("functions", "function_call", "audio", "modalities", "prediction", "web_search_options", "reasoning_effort")
+UNSUPPORTED_COMPLETION = ("suffix",)
 
 
 class _Sampling(_Closed):
@@ -109,8 +194,18 @@ class _Sampling(_Closed):
     """Penalty on any token that appeared."""
     user: str | None = None
     """End-user identifier (accepted, not used)."""
-    logit_bias: SkipJsonSchema[Any] = None
-    """Not supported (400)."""
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
+    """Token id (as a string) -> bias added to its logit; -100 bans the token, 100 makes it the only choice."""
+    top_k: int | None = Field(None, ge=-1, le=INT32_MAX)
+    """llama.cpp extension: keep only the K most likely tokens (0 or -1 disables)."""
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    """llama.cpp extension: drop tokens less likely than this fraction of the most likely one."""
+    repeat_penalty: float | None = Field(None, gt=0.0, le=4.0)
+    """llama.cpp extension: multiplicative penalty on tokens among the last `repeat_last_n` (1.0 disables)."""
+    repeat_last_n: int | None = Field(None, ge=-1, le=INT32_MAX)
+    """llama.cpp extension: how many recent tokens the penalties look at (0 disables, -1 the whole context)."""
+    grammar: str | None = Field(None, min_length=1)
+    """llama.cpp extension: a GBNF grammar the output must follow (its start rule is `root`)."""
 
 
 class ChatCompletionRequest(_Sampling):
@@ -126,15 +221,20 @@ class ChatCompletionRequest(_Sampling):
     """Alternatives per position (needs `logprobs: true`)."""
     response_format: ResponseFormat | None = None
     """Constrain the output to JSON."""
-    tools: SkipJsonSchema[Any] = None
-    """Not supported until tool calling lands (400)."""
-    tool_choice: SkipJsonSchema[Any] = None
-    """Not supported (400)."""
+    truncation: Literal["auto", "disabled"] | None = None
+    """Extension (the Responses API's name): `auto` drops the oldest whole exchanges of a conversation longer than
+    the context (the response then says how many tokens went: `usage.truncated_tokens` and the
+    `x-hearth-truncated-tokens` header); `disabled` answers 400 `context_length_exceeded` instead. Default: the
+    server's `server.truncation` setting."""
+    tools: list[ToolIn] | None = Field(None, max_length=128)
+    """Functions the model may call; their arguments are enforced by a grammar built from each JSON Schema."""
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    """`auto` (default with tools), `none`, `required` (calls only) or a named function."""
+    parallel_tool_calls: bool | None = None
+    """Whether an answer may hold several calls (default true)."""
     functions: SkipJsonSchema[Any] = None
     """Not supported (400)."""
     function_call: SkipJsonSchema[Any] = None
-    """Not supported (400)."""
-    parallel_tool_calls: SkipJsonSchema[Any] = None
     """Not supported (400)."""
     audio: SkipJsonSchema[Any] = None
     """Not supported (400)."""
@@ -184,6 +284,8 @@ class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    truncated_tokens: int | None = None
+    """Prompt tokens dropped to fit the context (only present when the conversation was truncated)."""
 
 
 class TopLogprobOut(BaseModel):
@@ -201,17 +303,31 @@ class ChoiceLogprobs(BaseModel):
     refusal: list[TokenLogprobOut] | None = None
 
 
+class FunctionCallOut(BaseModel):
+    name: str
+    arguments: str
+    """A JSON object text valid against the tool's parameter schema."""
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallOut
+
+
 class AssistantMessageOut(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
+    """Null when the answer is only tool calls."""
     refusal: str | None = None
+    tool_calls: list[ToolCallOut] | None = None
 
 
 class ChatChoice(BaseModel):
     index: int
     message: AssistantMessageOut
     logprobs: ChoiceLogprobs | None
-    finish_reason: Literal["stop", "length"]
+    finish_reason: Literal["stop", "length", "tool_calls"]
 
 
 class ChatCompletion(BaseModel):
@@ -265,8 +381,20 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+class SlotsHealth(BaseModel):
+    """The model's slots (sequences decoded together)."""
+
+    total: int
+    busy: int
+    waiting: int
+    """Sequences waiting for a free slot."""
+
+
 class Health(BaseModel):
     """`GET /health` when serving."""
 
     status: Literal["ok"] = "ok"
     model: str
+    n_ctx: int
+    """The loaded context window in tokens (shared by the slots)."""
+    slots: SlotsHealth

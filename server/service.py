@@ -1,7 +1,8 @@
 """One generation request from the HTTP side: submit it, read its route decision, then answer whole or stream.
 
-The request's task only waits and formats; generation happens on the scheduler's thread. The task sets the job's
-cancel event when its client goes away or its deadline passes, which stops generation within one token.
+The request's task only waits and formats; generation happens on the core scheduler's thread, read by one thread
+per choice (`jobs`). The task sets the job's cancel event when its client goes away or its deadline passes, which
+frees the choices' slots within one decode step.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from assistant.engine.events import Finish, RouteDecision, TextDelta, TokenEvent
+from assistant.engine.events import Finish, RouteDecision, TextDelta, TokenEvent, ToolCall
 from assistant.errors import HearthError
 
 from .channel import Channel
-from .errors import RequestTimeoutError, as_hearth_error, stream_error
-from .scheduler import ChoiceEvent, JobDone, JobFailed, Scheduler
-from .shapes import DONE, ChoiceResult, Shape, sse, token_text
-from .translate import Plan
+from .errors import RequestTimeoutError, as_hearth_error
+from .formatters import ChoiceResult, ResponseFormatter, token_text
+from .jobs import ChoiceEvent, JobDone, JobFailed, JobRunner
+from .translate import JobSpec
 
 log = logging.getLogger("hearth.server")
 _POLL_S = 0.25  # longest wait for events before looking whether the client is still there
@@ -30,6 +31,16 @@ _POLL_S = 0.25  # longest wait for events before looking whether the client is s
 # covers whole (non-streamed) answers and queued requests, and is not worth paying on every token.
 _DISCONNECT_CHECK_S = 0.1
 ROUTE_HEADER = "x-hearth-route"
+REASONS_HEADER = "x-hearth-route-reasons"
+
+
+def route_headers(decision: RouteDecision) -> dict[str, str]:
+    """Where the answer came from (`local`, `cloud`, `local-degraded`) and why (comma-separated reason codes,
+    only when there are any)."""
+    headers = {ROUTE_HEADER: decision.route}
+    if decision.reasons:
+        headers[REASONS_HEADER] = ",".join(decision.reasons)
+    return headers
 
 
 class ClientGone(Exception):
@@ -39,15 +50,15 @@ class ClientGone(Exception):
 class Run:
     """A submitted job, read from the request's task."""
 
-    def __init__(self, scheduler: Scheduler, plan: Plan, request: Request) -> None:
+    def __init__(self, jobs: JobRunner, plan: JobSpec, request: Request) -> None:
         self.loop = asyncio.get_running_loop()
         self.plan = plan
         self.request = request
-        self.deadline = self.loop.time() + scheduler.request_timeout_s
+        self.deadline = self.loop.time() + jobs.request_timeout_s
         self.channel = Channel(self.loop)
         self._pending: deque[Any] = deque()
         self._checked = self.loop.time()
-        self.job = scheduler.submit(plan, self.channel)
+        self.job = jobs.submit(plan, self.channel)
 
     def cancel(self) -> None:
         self.plan.cancel.set()
@@ -60,7 +71,7 @@ class Run:
                 raise RequestTimeoutError("the request did not finish within the server's request timeout")
             try:
                 self._pending.extend(await self.channel.drain(min(remaining, _POLL_S)))
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
                 pass
             now = self.loop.time()
             if now - self._checked >= _DISCONNECT_CHECK_S:
@@ -94,14 +105,24 @@ class Run:
         return items
 
     async def decision(self) -> RouteDecision:
-        """The first choice's route decision (read before any response header is sent); later items stay queued."""
-        item = await self.next()
-        if isinstance(item, ChoiceEvent) and isinstance(item.event, RouteDecision):
-            return item.event
-        raise HearthError("the assistant produced no route decision")
+        """The first choice's route decision (read before any response header is sent). Choices run
+        concurrently, so other choices' events may come first: they stay queued, in order."""
+        seen: list[Any] = []
+        try:
+            while True:
+                item = await self.next()
+                if isinstance(item, ChoiceEvent) and item.index == 0:
+                    if isinstance(item.event, RouteDecision):
+                        return item.event
+                    raise HearthError("the assistant produced no route decision")
+                if isinstance(item, JobDone):
+                    raise HearthError("the assistant produced no route decision")
+                seen.append(item)
+        finally:
+            self._pending.extendleft(reversed(seen))
 
 
-async def whole(run: Run, shape: Shape, decision: RouteDecision) -> JSONResponse:
+async def whole(run: Run, shape: ResponseFormatter, decision: RouteDecision) -> JSONResponse:
     """Collect every choice and answer with one JSON body."""
     results = [ChoiceResult() for _ in run.plan.requests]
     while not isinstance(item := await run.next(), JobDone):
@@ -110,16 +131,18 @@ async def whole(run: Run, shape: Shape, decision: RouteDecision) -> JSONResponse
             result.text.append(event.text)
         elif isinstance(event, TokenEvent):
             result.tokens.append(event)
+        elif isinstance(event, ToolCall):
+            result.calls.append(event)
         elif isinstance(event, Finish):
             result.finish = event
     body = shape.whole(results, run.plan.echo_prompts)
-    return JSONResponse(body, headers={ROUTE_HEADER: decision.route})
+    return JSONResponse(body, headers=route_headers(decision))
 
 
 class _StreamState:
     """Per-choice bookkeeping of one stream: tokens waiting for their text, text offsets, finishes."""
 
-    def __init__(self, shape: Shape, n: int) -> None:
+    def __init__(self, shape: ResponseFormatter, n: int) -> None:
         self.shape = shape
         self.tokens: list[list[TokenEvent]] = [[] for _ in range(n)]
         self.offsets = [0] * n
@@ -136,6 +159,10 @@ class _StreamState:
         if isinstance(event, TokenEvent):
             tokens[i].append(event)
             return None
+        if isinstance(event, ToolCall):
+            out = shape.tool_call(i, event, tokens[i])
+            tokens[i] = []
+            return out
         if isinstance(event, Finish):
             self.finishes.append(event)
             out = shape.end(i, event, tokens[i], self.offsets[i])
@@ -146,7 +173,7 @@ class _StreamState:
         return None
 
 
-async def _events(run: Run, shape: Shape) -> AsyncIterator[bytes]:
+async def _events(run: Run, shape: ResponseFormatter) -> AsyncIterator[bytes]:
     # Events that arrived together go out in one write: one send per wake-up, not one per token.
     state = _StreamState(shape, len(run.plan.requests))
     start = shape.start(0)
@@ -163,12 +190,11 @@ async def _events(run: Run, shape: Shape) -> AsyncIterator[bytes]:
                 parts.append(chunk)
         if parts:
             yield b"".join(parts)
-    if shape.include_usage:
-        yield shape.usage_chunk(state.finishes)
-    yield DONE
+    if tail := shape.tail(state.finishes):
+        yield tail
 
 
-async def stream(run: Run, shape: Shape, decision: RouteDecision, on_close: Any) -> StreamingResponse:
+async def stream(run: Run, shape: ResponseFormatter, decision: RouteDecision, on_close: Any) -> StreamingResponse:
     """Answer with server-sent events; errors after the headers become an `error` event."""
 
     async def body() -> AsyncIterator[bytes]:
@@ -178,11 +204,11 @@ async def stream(run: Run, shape: Shape, decision: RouteDecision, on_close: Any)
         except ClientGone:
             return
         except Exception as exc:  # noqa: BLE001  # headers are sent: an error can only travel as an event
-            yield sse(stream_error(as_hearth_error(exc)))
+            yield shape.error(as_hearth_error(exc))
         finally:
             # Reached on normal end, on error and when Starlette cancels the task because the client left.
             run.cancel()
             on_close()
 
-    headers = {ROUTE_HEADER: decision.route, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+    headers = {**route_headers(decision), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body(), media_type=shape.media_type, headers=headers)

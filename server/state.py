@@ -1,4 +1,4 @@
-"""Everything one app instance owns: settings, metrics, the Assistant and its scheduler (no module globals)."""
+"""Everything one app instance owns: settings, metrics, the Assistant and its job runner (no module globals)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from assistant.errors import HearthError
+from assistant.runtime import shutdown
 from assistant.settings import Settings
 
 from .errors import ModelLoadingError, as_hearth_error
+from .jobs import JobRunner
 from .metrics import Metrics
-from .scheduler import Scheduler, SerialExecutor
 
 log = logging.getLogger("hearth.server")
 
@@ -25,7 +26,7 @@ class ServerState:
         self.settings = settings
         self.metrics = Metrics()
         self.assistant = assistant
-        self.scheduler: Scheduler | None = None
+        self.jobs: JobRunner | None = None
         self.load_error: HearthError | None = None
         self.started = int(time.time())
         self.owns_assistant = assistant is None
@@ -58,30 +59,28 @@ class ServerState:
 
     def _serve(self, assistant: Any) -> None:
         server = self.settings.server
-        scheduler = Scheduler(SerialExecutor(assistant, self.metrics), self.metrics, server.queue_size,
-                              server.request_timeout_s)
-        scheduler.start()
-        self.scheduler = scheduler  # published last: handlers treat a scheduler as "ready"
+        self.metrics.watch(assistant.scheduler)
+        self.jobs = JobRunner(assistant, self.metrics, server.queue_size, server.request_timeout_s)
+        # published last: handlers treat a job runner as "ready"
 
     def stop(self) -> None:
         if self._loader is not None:
             self._loader.join(timeout=60)
-        stopped = self.scheduler.stop() if self.scheduler is not None else True
+        stopped = self.jobs.stop() if self.jobs is not None else True
         if stopped and self.owns_assistant and self.assistant is not None:
-            self.assistant.close()
-            self.assistant.engine.close()
+            shutdown(self.assistant)
 
     # -- readiness ----------------------------------------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        return self.scheduler is not None
+        return self.jobs is not None
 
-    def require_ready(self) -> Scheduler:
-        if self.scheduler is None:
+    def require_ready(self) -> JobRunner:
+        if self.jobs is None:
             if self.load_error is not None:
                 raise ModelLoadingError(f"the model failed to load: {self.load_error.message}")
             raise ModelLoadingError("the model is loading; retry shortly")
-        return self.scheduler
+        return self.jobs
 
     def model_names(self) -> list[str]:
         """Every name the server answers to: the loaded model's id, its aliases, and (when a cloud is configured)

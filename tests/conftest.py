@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from assistant.settings import DEFAULT_MODEL, default_home, load_settings
 
-# Tests must not pick up a developer's HEARTH_* environment (except where the model cache lives).
-for _key in [k for k in os.environ if k.startswith("HEARTH_") and k not in ("HEARTH_HOME", "HEARTH_TEST_HOME")]:
+# Tests must not pick up a developer's HEARTH_* environment, except where the model cache lives and the knobs of
+# the suite's own depth (the soak's length, the fuzzer's examples per operation, the sampled tool calls), which
+# CI sets per interpreter.
+_KEPT = ("HEARTH_HOME", "HEARTH_TEST_HOME", "HEARTH_SOAK_S", "HEARTH_FUZZ_EXAMPLES", "HEARTH_TOOL_CALLS")
+for _key in [k for k in os.environ if k.startswith("HEARTH_") and k not in _KEPT]:
     del os.environ[_key]
 
 
@@ -29,6 +35,14 @@ def default_model_path(model_home: Path) -> Path:
     return stored.path
 
 
+@pytest.fixture(scope="module")
+def store_home(tmp_path_factory: pytest.TempPathFactory, default_model_path: Path) -> Path:
+    """A HEARTH_HOME of this test module whose store holds the default model (hard-linked, no second download)."""
+    from tests.hearth_cli import home_with_default_model
+
+    return home_with_default_model(tmp_path_factory.mktemp("home"), default_model_path)
+
+
 @pytest.fixture(scope="session")
 def engine(default_model_path: Path):
     """One loaded engine on the real default model for the whole test session (n_ctx 2048, 2 threads)."""
@@ -38,3 +52,44 @@ def engine(default_model_path: Path):
     eng = load_engine(settings)
     yield eng
     eng.close()
+
+
+@dataclass(frozen=True)
+class Machine:
+    """This machine's accelerators, found without Hearth's own detection (so tests can check that detection)."""
+
+    gpus: tuple[str, ...]
+    """NVIDIA GPU names as `nvidia-smi` lists them; empty without a driver."""
+    jetson: bool
+    """An L4T release file is present."""
+    llama_gpu_offload: bool
+    """The installed llama.cpp was built with a GPU backend."""
+    nvml: bool
+    """`nvidia-ml-py` (Hearth's way to see discrete GPUs) is importable."""
+
+    @property
+    def has_gpu(self) -> bool:
+        return bool(self.gpus) or self.jetson
+
+
+def _smi_gpus() -> tuple[str, ...]:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return ()
+    try:
+        proc = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True,
+                              timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return tuple(line.strip() for line in proc.stdout.splitlines() if line.strip()) if proc.returncode == 0 else ()
+
+
+@pytest.fixture(scope="session")
+def machine() -> Machine:
+    import importlib.util
+
+    import llama_cpp
+
+    return Machine(gpus=_smi_gpus(), jetson=Path("/etc/nv_tegra_release").is_file(),
+                   llama_gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
+                   nvml=importlib.util.find_spec("pynvml") is not None)

@@ -8,11 +8,14 @@ from typing import Annotated
 import typer
 
 from ..assistant import Assistant, ChatRequest, Reply
-from ..engine.events import Finish, RouteDecision, TextDelta, TokenEvent
-from ..runtime import build_assistant, open_store
+from ..encodable import require_encodable
+from ..engine.events import Finish, RouteDecision, TextDelta, TokenEvent, ToolCall
+from ..runtime import build_assistant, open_store, shutdown
 from ..session import Session
 from ..settings import Settings
+from ..tools import ToolSpec
 from .chat_repl import Repl, note_route
+from .chat_tools import call_json, call_text, load_tools
 from .common import cli_errors, err, print_json
 from .models import pull_with_progress
 from .options import settings_command
@@ -33,9 +36,10 @@ def read_prompt(prompt: str) -> str:
     return sys.stdin.buffer.read().decode("utf-8")
 
 
-def one_shot(assistant: Assistant, settings: Settings, text: str, system: str | None, as_json: bool) -> None:
+def one_shot(assistant: Assistant, settings: Settings, text: str, system: str | None, as_json: bool,
+             tools: ToolSpec | None = None) -> None:
     session = Session(system=system)
-    request = ChatRequest(messages=session.messages(text), params=settings.sampling)
+    request = ChatRequest(messages=session.messages(text), params=settings.sampling, tools=tools)
     if as_json:
         print_json(reply_json(assistant.complete(request), assistant))
         return
@@ -45,6 +49,8 @@ def one_shot(assistant: Assistant, settings: Settings, text: str, system: str | 
         elif isinstance(event, TextDelta):
             sys.stdout.write(event.text)
             sys.stdout.flush()
+        elif isinstance(event, ToolCall):
+            sys.stdout.write(call_text(event) + "\n")
         elif isinstance(event, Finish):
             sys.stdout.write("\n")
 
@@ -68,6 +74,7 @@ def reply_json(reply: Reply, assistant: Assistant) -> dict:
         "timings": {"ttft_s": timings.ttft_s, "prefill_s": timings.prefill_s, "decode_s": timings.decode_s,
                     "decode_tok_s": timings.decode_tok_s(usage.completion_tokens)},
         "logprobs": logprob_summary(reply.tokens),
+        "tool_calls": [call_json(c) for c in reply.tool_calls],
     }
 
 
@@ -79,15 +86,27 @@ def register(app: typer.Typer) -> None:
                                                            "(`-` reads it from stdin).")] = None,
              system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
              as_json: Annotated[bool, typer.Option("--json", help="With -p: print one JSON object (text, usage, "
-                                                   "timings, logprobs).")] = False,
+                                                   "timings, logprobs, tool_calls).")] = False,
+             tools_file: Annotated[str | None, typer.Option("--tools", help="A JSON file of tools the model may "
+                                                            "call (OpenAI's `tools` list); calls are shown, not "
+                                                            "run.")] = None,
+             tool_choice: Annotated[str, typer.Option("--tool-choice", help="With --tools: auto, none, required "
+                                                      "or a tool's name.")] = "auto",
              *, settings: Settings) -> None:
         """Chat with the local model (pulls the default model on first use)."""
-        ensure_default_model(settings)
         text = read_prompt(prompt) if prompt is not None else None
+        # Undecodable bytes in argv arrive as lone surrogates (PEP 383): refuse them before loading anything.
+        require_encodable(text, "--prompt")
+        require_encodable(system, "--system")
+        tools = load_tools(tools_file, tool_choice) if tools_file is not None else None
+        ensure_default_model(settings)
         assistant = build_assistant(settings)
-        if text is not None:
-            one_shot(assistant, settings, text, system, as_json)
-            return
-        Repl(assistant, settings, Session(system=system, policy=settings.engine.context_policy,
-                                          reserve_tokens=settings.engine.reserve_tokens)).run()
+        try:
+            if text is not None:
+                one_shot(assistant, settings, text, system, as_json, tools)
+                return
+            Repl(assistant, settings, Session(system=system, policy=settings.engine.context_policy,
+                                              reserve_tokens=settings.engine.reserve_tokens), tools).run()
+        finally:
+            shutdown(assistant)
 

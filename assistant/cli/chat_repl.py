@@ -1,15 +1,23 @@
-"""The interactive loop of `hearth chat`: streamed replies, slash commands, Ctrl-C to interrupt a reply."""
+"""The interactive loop of `hearth chat`: streamed replies, slash commands, Ctrl-C to interrupt a reply, line
+editing and history in a terminal, conversations saved to and loaded from JSON files."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from dataclasses import dataclass
 
+from rich.markup import escape
+
 from ..assistant import Assistant, ChatRequest
-from ..engine.events import Finish, RouteDecision, TextDelta
+from ..encodable import encodable
+from ..engine.events import Finish, RouteDecision, TextDelta, ToolCall
+from ..errors import InvalidRequestError
 from ..session import Session
 from ..settings import Settings
+from ..tools import ToolSpec
+from ..tools.prompt import call_line
+from .chat_input import LineReader, read_conversation, save_conversation
+from .chat_tools import call_text
 from .common import err, out
 
 HELP = """commands:
@@ -17,8 +25,11 @@ HELP = """commands:
   /system TEXT    set the system prompt (and reset)
   /stats          timings and context use of the last reply
   /cloud          send the next message to the cloud model
+  /save FILE      save the conversation (system prompt and turns) as JSON
+  /load FILE      continue a conversation saved with /save
   /help           this text
-  end a line with \\ to continue on the next line; Ctrl-C stops a reply; Ctrl-D leaves"""
+  end a line with \\ to continue on the next line; Ctrl-C stops a reply; Ctrl-D leaves
+  in a terminal: arrow keys and Emacs keys edit the line, Up/Down and Ctrl-R search earlier lines"""
 
 
 def note_route(decision: RouteDecision) -> None:
@@ -53,10 +64,13 @@ class Stats:
 class Repl:
     """One interactive conversation."""
 
-    def __init__(self, assistant: Assistant, settings: Settings, session: Session) -> None:
+    def __init__(self, assistant: Assistant, settings: Settings, session: Session,
+                 tools: ToolSpec | None = None) -> None:
         self.assistant, self.settings, self.session = assistant, settings, session
+        self.tools = tools
         self.stats = Stats()
         self.next_route = "auto"
+        self.lines = LineReader(settings.home)
 
     def run(self) -> None:
         info = self.assistant.model_info
@@ -74,6 +88,9 @@ class Repl:
             except UnicodeDecodeError as exc:
                 err.print(f"[red]input is not valid UTF-8 ({exc.reason}); message ignored[/red]")
                 continue
+            if not encodable(text):  # undecodable bytes read with surrogateescape (UTF-8 mode, C locale)
+                err.print("[red]input is not valid UTF-8; message ignored[/red]")
+                continue
             if not text.strip():
                 continue
             if text.startswith("/"):
@@ -82,10 +99,10 @@ class Repl:
             self.reply(text)
 
     def read_message(self) -> str:
-        lines = [input(">>> " if sys.stdin.isatty() else "")]
+        lines = [self.lines.read(">>> ")]
         while lines[-1].endswith("\\"):
             lines[-1] = lines[-1][:-1]
-            lines.append(input("... " if sys.stdin.isatty() else ""))
+            lines.append(self.lines.read("... "))
         return "\n".join(lines)
 
     def command(self, line: str) -> None:
@@ -105,15 +122,31 @@ class Repl:
         elif name == "/cloud":
             self.next_route = "cloud"
             err.print("the next message goes to the cloud model")
+        elif name in ("/save", "/load"):
+            self.save_or_load(name, arg.strip())
         elif name == "/help":
-            err.print(HELP)
+            err.print(HELP, markup=False)
         else:
             err.print(f"unknown command {name}; /help lists them")
+
+    def save_or_load(self, name: str, target: str) -> None:
+        """`/save FILE` or `/load FILE`: one line says what happened (a bad file leaves the session as it was)."""
+        try:
+            if name == "/save":
+                path = save_conversation(self.session.to_dict(), target)
+                err.print(f"saved {len(self.session.turns)} messages to {path}", markup=False)
+                return
+            self.session.load_dict(read_conversation(target))
+        except InvalidRequestError as exc:
+            err.print(f"[red]{escape(exc.message)}[/red]")
+            return
+        system = "with" if self.session.system else "without"
+        err.print(f"loaded {len(self.session.turns)} messages ({system} a system prompt) from {target}", markup=False)
 
     def reply(self, text: str) -> None:
         cancel = threading.Event()
         request = ChatRequest(messages=self.session.messages(text), params=self.settings.sampling,
-                              route=self.next_route, cancel=cancel)  # type: ignore[arg-type]
+                              route=self.next_route, cancel=cancel, tools=self.tools)  # type: ignore[arg-type]
         self.next_route = "auto"
         parts: list[str] = []
         events = self.assistant.stream(request)
@@ -127,6 +160,9 @@ class Repl:
                 elif isinstance(event, TextDelta):
                     parts.append(event.text)
                     out.out(event.text, end="", highlight=False)
+                elif isinstance(event, ToolCall):  # shown, not run; kept in the history as the model wrote it
+                    parts.append(("\n" if parts else "") + call_line(event))
+                    out.out(call_text(event), highlight=False, markup=False)
                 elif isinstance(event, Finish):
                     self.record_stats(event)
         except KeyboardInterrupt:

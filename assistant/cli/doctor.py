@@ -61,7 +61,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         warnings.append(f"llama_cpp cannot be imported: {build['error']}")
     if jetson is None and not gpus and _version("nvidia-ml-py") is None:
         warnings.append("nvidia-ml-py is not installed, so discrete NVIDIA GPUs cannot be detected "
-                        "(pip install 'hearth[devices]')")
+                        "(pip install nvidia-ml-py: Hearth's `devices` extra)")
     return {
         "python": sys.version.split()[0], "platform": platform.platform(),
         "packages": {name: _version(name) for name in PACKAGES},

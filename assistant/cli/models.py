@@ -1,4 +1,4 @@
-"""`hearth pull`, `hearth models`, `hearth info`: the model store on the command line."""
+"""`hearth pull`, `hearth models`, `hearth info`, `hearth rm`: the model store on the command line."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from ..errors import ModelNotFoundError
 from ..gguf_meta import read_gguf
 from ..runtime import open_store
 from ..settings import Settings
@@ -61,6 +62,11 @@ def models_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-rea
                      "installed": got is not None, "path": str(got.path) if got else None,
                      "license": entry.license, "context_length": entry.context_length,
                      "default": entry.id == store.catalog.default, "source": entry.source.kind})
+    for sp in store.catalog.speech.values():
+        got = installed.pop(sp.id, None)
+        rows.append({"id": sp.id, "family": sp.kind, "params": None, "quantization": None,
+                     "size_bytes": sp.size_bytes, "installed": got is not None, "path": str(got.path) if got else None,
+                     "license": sp.license, "context_length": None, "default": False, "source": "pypi"})
     for m in installed.values():
         rows.append({"id": m.name, "family": None, "params": None, "quantization": None,
                      "size_bytes": m.size_bytes, "installed": True, "path": str(m.path), "license": None,
@@ -97,7 +103,20 @@ def info(model: Annotated[str, typer.Argument(help="Catalog id, store name or pa
     out.print(table)
 
 
+@cli_errors
+@settings_command("home")
+def rm(name: Annotated[str, typer.Argument(help="Store name, as `hearth models` lists it.")],
+       *, settings: Settings) -> None:
+    """Remove an installed model from the store (its file and record); the catalog still lists it."""
+    store = open_store(settings)
+    stored = store.get(name)
+    if stored is None or not store.remove(name):
+        raise ModelNotFoundError(f"no model '{name}' is installed (`hearth models` lists what is)", param="model")
+    err.print(f"removed {name} ({human_bytes(stored.size_bytes)} freed)")
+
+
 def register(app: typer.Typer) -> None:
     app.command("pull")(pull)
     app.command("models")(models_cmd)
     app.command("info")(info)
+    app.command("rm")(rm)

@@ -2,7 +2,7 @@
 
 `@settings_command("engine", "sampling", "model")` adds one option per field of those groups (or top-level fields)
 to a Typer command, plus `--config FILE`; the command receives the resolved `Settings` as `settings`.
-Fields of the groups in `UNPREFIXED` get plain flags (`--n-ctx`, `--temperature`, `--port`); other groups are
+Fields of the groups in `settings_doc.UNPREFIXED` get plain flags (`--n-ctx`, `--temperature`, `--port`); other groups are
 prefixed (`--cloud-base-url`).
 """
 
@@ -21,8 +21,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from ..settings import Settings, load_settings
-
-UNPREFIXED = {"engine", "sampling", "server"}
+from ..settings_doc import choices, cli_flag
 
 
 def _cli_type(annotation: Any) -> tuple[Any, bool]:
@@ -44,13 +43,6 @@ def _cli_type(annotation: Any) -> tuple[Any, bool]:
     return str, False
 
 
-def _choices(annotation: Any) -> str:
-    lits = [a for a in typing.get_args(annotation) if typing.get_origin(a) is Literal] or (
-        [annotation] if typing.get_origin(annotation) is Literal else [])
-    values = [str(v) for lit in lits for v in typing.get_args(lit)]
-    return f" [{'|'.join(values)}]" if values else ""
-
-
 def _fields(groups: tuple[str, ...]) -> list[tuple[str | None, str, FieldInfo]]:
     out = []
     for group in groups:
@@ -63,15 +55,10 @@ def _fields(groups: tuple[str, ...]) -> list[tuple[str | None, str, FieldInfo]]:
     return out
 
 
-def _flag(group: str | None, name: str) -> str:
-    stem = name if group is None or group in UNPREFIXED else f"{group}_{name}"
-    return "--" + stem.replace("_", "-")
-
-
 def _param(group: str | None, name: str, info: FieldInfo) -> inspect.Parameter:
     py_type, repeat = _cli_type(info.annotation)
-    help_text = (info.description or "") + _choices(info.annotation)
-    flag = _flag(group, name)
+    help_text = (info.description or "") + choices(info.annotation)
+    flag = cli_flag(group, name)
     decls = [f"{flag}/--no-{flag[2:]}"] if py_type is bool else [flag]
     hint = Optional[list[str]] if repeat else Optional[py_type]
     option = typer.Option(*decls, help=help_text, show_default=False, rich_help_panel="Settings")
@@ -85,11 +72,11 @@ def settings_command(*groups: str) -> Callable[[Callable[..., Any]], Callable[..
     fields = _fields(groups)
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        sig = inspect.signature(fn)
         # Modules use `from __future__ import annotations`; resolve the strings so Typer sees the Option metadata.
-        hints = typing.get_type_hints(fn, include_extras=True)
-        own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
-               if p.name != "settings"]
+        # Not with typing.get_type_hints: before Python 3.11 it wraps the hint of a parameter defaulting to None
+        # in Optional[...], which hides Annotated's typer.Option (on 3.10 `chat -p` did not exist).
+        sig = inspect.signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name != "settings"]
         config = inspect.Parameter("opt__config", inspect.Parameter.KEYWORD_ONLY, default=None,
                                    annotation=Annotated[Path | None, typer.Option(
                                        "--config", help="Settings TOML file (default: $HEARTH_HOME/config.toml).",

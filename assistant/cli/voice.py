@@ -36,7 +36,10 @@ def _background_assistant(settings: Settings):
         if settings.model == store.catalog.default and store.get(settings.model) is None:
             err.print(f"downloading the default model {settings.model} for spoken answers …")
             store.pull(settings.model)
-        return warm_up(build_assistant(settings), settings.voice, settings.sampling, cancel)
+        from ..voice.home import load_home
+
+        home = load_home(settings.voice.home_file)
+        return warm_up(build_assistant(settings), settings.voice, settings.sampling, cancel, home)
 
     return BackgroundAssistant(load)
 
@@ -74,7 +77,7 @@ def _print_human(data: dict, stdout_taken: bool) -> None:
     if data["transcript"] is None:
         err.print("no speech after the wake word")
         return
-    err.print(f"heard: {data['transcript']!r} ({data['transcript_source']})")
+    err.print(f"heard: {data['transcript']!r} ({data['transcript_source']}, ended by {data['ended_by']})")
     if data["intent"] is not None:
         i = data["intent"]
         err.print(f"intent: {i['action']} {', '.join(i['device_ids']) or '(no such device)'}"
@@ -115,8 +118,11 @@ def voice(input_path: Annotated[str | None, typer.Option(
         source.close()
         raise
     assistant = _background_assistant(settings)
+    stack = None
     try:
         stack = build_stack(settings, assistant=assistant)  # a bad home file fails here, before the model loads
+        for note in stack.notes:
+            err.print(f"[yellow]note:[/] {note}", markup=True)
         assistant.start()
         once = input_path not in (None, "-")
         for result in VoicePipeline(stack).run(source, sink, once=once):
@@ -132,6 +138,8 @@ def voice(input_path: Annotated[str | None, typer.Option(
         sink.close()
         source.close()
         assistant.close()
+        if stack is not None:
+            stack.close()
 
 @cli_errors
 @settings_command(*GROUPS)
@@ -146,8 +154,12 @@ def wyoming(uri: Annotated[str | None, typer.Option(
 
     settings = _with_home(settings, home)
     assistant = _background_assistant(settings)
+    stack = None
     try:
-        service = VoiceService(build_stack(settings, assistant=assistant, with_wake=False))
+        stack = build_stack(settings, assistant=assistant, with_wake=False)
+        for note in stack.notes:
+            err.print(f"[yellow]note:[/] {note}", markup=True)
+        service = VoiceService(stack)
         assistant.start()
         asyncio.run(serve(service, uri or settings.voice.wyoming_uri,
                           on_ready=lambda where: err.print(f"Wyoming server listening on {where}")))
@@ -158,6 +170,8 @@ def wyoming(uri: Annotated[str | None, typer.Option(
                                   param="uri") from None
     finally:
         assistant.close()
+        if stack is not None:
+            stack.close()
 
 
 def register(app: typer.Typer) -> None:

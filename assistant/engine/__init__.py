@@ -10,6 +10,7 @@ from .events import (
                      TextDelta,
                      Timings,
                      TokenEvent,
+                     ToolCall,
                      TopLogprob,
                      Usage,
 )
@@ -18,5 +19,5 @@ from .sampling import SamplingParams
 
 __all__ = [
     "Capabilities", "ChatMessage", "Engine", "EngineEvent", "Event", "Finish", "FinishReason", "ModelInfo", "Prompt",
-    "RouteDecision", "SamplingParams", "TextDelta", "Timings", "TokenEvent", "TopLogprob", "Usage",
+    "RouteDecision", "SamplingParams", "TextDelta", "Timings", "TokenEvent", "ToolCall", "TopLogprob", "Usage",
 ]

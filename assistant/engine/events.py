@@ -9,13 +9,32 @@ FinishReason = Literal["stop", "length", "cancelled"]
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call of one of the request's tools, emitted once the call is complete (its arguments parse), and carried
+    by the assistant messages of a conversation's history."""
+
+    id: str
+    """Unique id (`call_` + hex), echoed by the `tool` message that carries the result."""
+    name: str
+    """The tool's name."""
+    arguments: str
+    """The arguments as a JSON object text (it validates against the tool's parameter schema)."""
+    index: int = 0
+    """Position among the calls of one answer (0-based)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One message of a conversation."""
 
     role: str
-    """`system`, `user` or `assistant` (templates may accept more)."""
+    """`system`, `user`, `assistant` or `tool` (templates may accept more)."""
     content: str
     """The message text."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """An assistant message's tool calls (history)."""
+    tool_call_id: str | None = None
+    """A `tool` message's call id: the result it carries is that call's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,4 +135,4 @@ class RouteDecision:
 
 
 EngineEvent = Union[TokenEvent, TextDelta, Finish]
-Event = Union[TokenEvent, TextDelta, Finish, RouteDecision]
+Event = Union[TokenEvent, TextDelta, Finish, RouteDecision, ToolCall]

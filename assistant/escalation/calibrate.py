@@ -1,147 +1,158 @@
-"""Calibration: run the local model over graded questions, measure how well each signal predicts a wrong
-answer (AUROC), fit the combined score, estimate its AUROC honestly (cross-validated) and suggest the
-threshold that escalates a target share of answers. Used by `hearth calibrate`."""
+"""Calibration (`hearth calibrate`): answer graded questions under the sampler that serves (a seed per
+question and repeat), fit the combined score and (where the engine gives hidden states) the answer
+hidden-state probe on the `train` split, read their thresholds for the target escalation rate from the
+`validation` split, and judge them on the `test` split only (AUROC overall and per kind with bootstrap
+intervals, the deferral curve, the share of requests that recovers 80% of the gap to an always-right cloud).
+The shipped calibration is this procedure's output on `data/qa_graded.jsonl` (scripts/make_qa_set.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from ..engine.events import ChatMessage, TokenEvent
-from ..engine.sampling import SamplingParams
 from ..errors import InvalidRequestError
-from .defaults import Mode
-from .scoring import Calibration, auroc, cross_validated_scores, fit_calibration
-from .signals import RISK_SIGN, SIGNALS, compute_signals
+from .defaults import CALIBRATION_DIR, Mode
+from .heldout import Rows, build_rows, fit_combination, fit_state_probe, judge, risk
+from .scoring import Calibration, Probe
+from .signals import DISTRIBUTION_SIGNALS, SIGNALS
+from .sweep import STATE_WINDOW, Collector, Question, Sample, sweep
 
-CV_SEEDS = 5
-"""Independent 5-fold splits whose out-of-fold AUROCs are averaged."""
-
-
-@dataclass(frozen=True)
-class Question:
-    """One graded question."""
-
-    id: str
-    """Identifier from the data set (line number if absent)."""
-    question: str
-    """What the user asks."""
-    answers: tuple[str, ...]
-    """Accepted answers; the reply is right if it contains one as a whole word (case-insensitive)."""
-
-
-@dataclass(frozen=True)
-class Graded:
-    """The local model's answer to one question."""
-
-    question: Question
-    """The question."""
-    text: str
-    """The answer text."""
-    wrong: int
-    """1 if no accepted answer appears in the text."""
-    tokens: tuple[TokenEvent, ...]
-    """The answer's tokens with their log-probabilities."""
+DATASET = CALIBRATION_DIR / "qa_graded.jsonl"
+"""The graded development set shipped with Hearth (1,070 questions over 9 kinds, split by template)."""
+FEATURES: tuple[str, ...] = DISTRIBUTION_SIGNALS
+"""The shipped combination: the per-step distribution signals (sampler-independent, no extra pass)."""
+SPLITS = ("train", "validation", "test")
 
 
 def load_dataset(path: Path) -> list[Question]:
-    """JSON lines with `question` and `answers` (a list of strings)."""
+    """JSON lines with `question` and `answers` (a list of strings); optional `number`, `kind`, `group`,
+    `split`, `template`. Rows without a split get one from a hash of their id (60/20/20).
+
+    Raises InvalidRequestError for an unreadable file, a malformed line or fewer than 10 questions."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise InvalidRequestError(f"cannot read the data set {path}: {exc.strerror}",
-                                  param="dataset") from None
+        raise InvalidRequestError(f"cannot read the data set {path}: {exc.strerror}", param="dataset") from None
     out = []
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            answers = tuple(str(a) for a in row["answers"])
-            out.append(Question(str(row.get("id", no)), str(row["question"]), answers))
+            qid = str(row.get("id", no))
+            split = row.get("split") or _hashed_split(qid)
+            if split not in SPLITS:
+                raise ValueError(split)
+            number = row.get("number")
+            out.append(Question(qid, str(row["question"]), tuple(str(a) for a in row["answers"]),
+                                None if number is None else float(number), str(row.get("kind", "other")),
+                                str(row.get("group", "fact")), split, int(row.get("template", 0))))
         except (ValueError, KeyError, TypeError):
             raise InvalidRequestError(f"{path}:{no}: expected a JSON object with `question` and a list of "
-                                      "`answers`", param="dataset") from None
+                                      "`answers` (and `split` one of train, validation, test)",
+                                      param="dataset") from None
     if len(out) < 10:
         raise InvalidRequestError(f"{path}: calibration needs at least 10 questions, found {len(out)}",
                                   param="dataset")
     return out
 
 
-def is_correct(text: str, answers: Sequence[str]) -> bool:
-    plain = text.lower().replace(",", "")  # "1,482" counts as 1482
-    return any(re.search(r"(?<!\w)" + re.escape(a.lower()) + r"(?!\w)", plain) for a in answers)
+def _hashed_split(qid: str) -> str:
+    bucket = int(hashlib.sha256(qid.encode()).hexdigest(), 16) % 10
+    return "train" if bucket < 6 else "validation" if bucket < 8 else "test"
 
 
-def calibration_params(max_tokens: int) -> SamplingParams:
-    """Greedy and seeded, so a calibration run is reproducible; two alternatives per token for the margin."""
-    return SamplingParams(temperature=0.0, seed=0, max_tokens=max_tokens, top_logprobs=2)
+def collect(engine, questions: Sequence[Question], seeds: Sequence[int], max_tokens: int,
+            cache: Path | None = None, progress: Callable[[int, int], None] | None = None,
+            hidden: bool = True) -> list[Sample]:
+    """Answers of `engine` to every question under the default sampler, once per repeat index in `seeds`
+    (each with its own seed, `sweep.answer_seed`), cached in `cache`. With `hidden` and an engine that gives
+    hidden states, the first repeat's answers also get them (and the self-check) for the answer probe: a
+    second context on the engine's model, used on this thread (the engine must not be owned by a scheduler)."""
+    states = None
+    if hidden and getattr(engine.capabilities, "hidden_states", False):
+        from ..engine.llamacpp_embed import HiddenStates
+
+        threads = getattr(getattr(engine, "config", None), "n_threads", 1)
+        states = HiddenStates(engine.model_handle, n_ctx=min(engine.info.n_ctx, 512), n_threads=threads)
+    try:
+        return sweep(Collector(engine, max_tokens, states), questions, seeds, cache, progress)
+    finally:
+        if states is not None:
+            states.close()
 
 
-def grade(questions: Sequence[Question], answer: Callable[[list[ChatMessage]], tuple[str, list]],
-          progress: Callable[[int, int], None] | None = None) -> list[Graded]:
-    """Answer each question with `answer(messages) -> (text, token events)` and grade it."""
-    out = []
-    for i, q in enumerate(questions):
-        text, tokens = answer([ChatMessage("user", q.question)])
-        out.append(Graded(q, text, 0 if is_correct(text, q.answers) else 1, tuple(tokens)))
-        if progress:
-            progress(i + 1, len(questions))
-    return out
+def fit(samples: Sequence[Sample], questions: Sequence[Question], windows: Mapping[Mode, int | None],
+        target_rate: float, model: Mapping[str, object]) -> tuple[dict, dict[Mode, Calibration]]:
+    """The held-out report and one calibration per mode (`windows[mode]` tokens; None: the whole answer).
+    `model`: `id`, `quantization` and optionally `sha256` of the model that answered. Where the answers carry
+    hidden states for the mode's window (`sweep.STATE_WINDOW` tokens, or the whole answer), the calibration
+    also carries the answer probe, and the report has its held-out numbers under `probe_<mode>`.
 
-
-def report(graded: Sequence[Graded], windows: Mapping[Mode, int], target_rate: float,
-           model: str) -> tuple[dict, dict[Mode, Calibration]]:
-    """The calibration report and one fit per mode. Top-level keys (`auroc`, `combined_auroc`, `threshold`,
-    ...) describe the streaming decision window; `complete` holds the same for non-streamed answers."""
-    wrong = [g.wrong for g in graded]
-    if not 2 <= sum(wrong) <= len(wrong) - 2:
-        raise InvalidRequestError(
-            f"the local model got {len(wrong) - sum(wrong)} of {len(wrong)} questions right; calibration "
-            "needs at least two right and two wrong answers", param="dataset")
-    data: dict = {"model": model, "n": len(graded), "accuracy": _round(1 - sum(wrong) / len(wrong)),
-                  "target_rate": target_rate}
+    Raises InvalidRequestError when a split lacks right or wrong answers (nothing to learn or judge)."""
+    by_id = {q.id: q for q in questions}
+    for split in SPLITS:
+        wrong = [s.wrong for s in samples if by_id[s.qid].split == split]
+        if sum(wrong) < 2 or len(wrong) - sum(wrong) < 2:
+            raise InvalidRequestError(
+                f"the {split} split has {len(wrong) - sum(wrong)} right and {sum(wrong)} wrong answers; "
+                "calibration needs at least two of each in every split", param="dataset")
+    seeds = sorted({s.seed for s in samples})
+    data: dict = {"model": model["id"], "questions": len(questions), "answers": len(samples), "seeds": seeds,
+                  "target_rate": target_rate, "features": list(FEATURES),
+                  "date": datetime.now(timezone.utc).date().isoformat()}
     fits: dict[Mode, Calibration] = {}
-    for mode in ("stream", "complete"):
-        part, cal = _fit_mode(graded, windows[mode], target_rate)
-        cal = Calibration(cal.features, cal.mean, cal.scale, cal.weights, cal.bias, cal.threshold, cal.window,
-                          {"model": model, "mode": mode, "n": len(graded), "accuracy": data["accuracy"],
-                           "date": datetime.now(timezone.utc).date().isoformat(), **part})
-        fits[mode] = cal
-        if mode == "stream":
-            data.update(part)
-        else:
-            data["complete"] = part
+    for mode, window in windows.items():
+        rows = {split: build_rows(samples, by_id, split, window) for split in SPLITS}
+        cal = fit_combination(FEATURES, rows["train"], rows["validation"], window or 0, target_rate)
+        threshold = cal.threshold_for(target_rate)
+        scores = np.array([cal.score(r) for r in rows["test"].signals])
+        held = judge(scores, rows["test"], threshold)
+        held["threshold"] = round(threshold, 6)
+        held["signals"] = {name: judge(risk(rows["test"], name), rows["test"])["auroc"] for name in SIGNALS}
+        data[mode] = held
+        meta = {"model": model["id"], "mode": mode, "date": data["date"], "seeds": seeds, "sampler": "default",
+                "seed_per_answer": "sweep.answer_seed(question id, repeat)",
+                "fit": f"train ({len(rows['train'])} answers)",
+                "threshold_from": f"validation ({len(rows['validation'])} answers)",
+                "held_out": _headline(held), **cal.meta}
+        probe = _probe(samples, by_id, window, target_rate, model, data, mode)
+        fits[mode] = Calibration(cal.features, cal.mean, cal.scale, cal.weights, cal.bias, threshold,
+                                 window or 0, meta, probe)
     return data, fits
 
 
-def _fit_mode(graded: Sequence[Graded], window: int, target_rate: float,
-              features: Sequence[str] = SIGNALS) -> tuple[dict, Calibration]:
-    rows = [compute_signals(g.tokens[:window]) for g in graded]
-    wrong = [g.wrong for g in graded]
-    per_signal = {s: _round(auroc([RISK_SIGN[s] * r[s] for r in rows], wrong)) for s in SIGNALS}
-    cv = [auroc(cross_validated_scores(rows, wrong, features, seed=seed), wrong) for seed in range(CV_SEEDS)]
-    cal = fit_calibration(rows, wrong, features, window, target_rate)
-    scores = [cal.score(r) for r in rows]
-    escalated = [s > cal.threshold for s in scores]
-    n_esc = sum(escalated)
-    caught = sum(1 for e, w in zip(escalated, wrong) if e and w)
-    part = {
-        "window": window, "auroc": per_signal, "combined_auroc": _round(float(np.mean(cv))),
-        "combined_auroc_cv_std": _round(float(np.std(cv))),
-        "combined_auroc_in_sample": _round(auroc(scores, wrong)),
-        "threshold": _round(cal.threshold, 6), "escalation_rate": _round(n_esc / len(graded)),
-        "escalated_precision": _round(caught / n_esc) if n_esc else None,
-        "wrong_caught": _round(caught / sum(wrong)) if sum(wrong) else None,
-    }
-    return part, cal
+def _headline(held: dict) -> dict:
+    return {k: held[k] for k in ("n", "accuracy", "auroc", "facts_pooled", "within_fact_kinds_mean",
+                                 "share_for_80pct_gap", "oracle_share_for_80pct_gap", "escalation_rate")}
 
 
-def _round(value: float, digits: int = 4) -> float:
-    return round(float(value), digits)
+def _probe(samples: Sequence[Sample], by_id: Mapping[str, Question], window: int | None, target_rate: float,
+           model: Mapping[str, object], data: dict, mode: Mode) -> Probe | None:
+    """The answer probe for `window` from the answers with hidden states (None when there are too few, or
+    none recorded for this window); its held-out report goes into `data[f"probe_{mode}"]`."""
+    key = "answer_all" if window is None or window >= max(len(s.tokens) for s in samples) else (
+        "answer_window" if window == STATE_WINDOW else None)
+    if key is None:
+        return None
+    rows: dict[str, Rows] = {split: build_rows(samples, by_id, split, window, probed=True) for split in SPLITS}
+    if any(len(r) < 10 or key not in r.states or not 2 <= r.wrong.sum() <= len(r) - 2 for r in rows.values()):
+        return None
+    params = fit_state_probe(rows["train"], rows["validation"], key, target_rate)
+    threshold = params["threshold"]
+    held = judge(params["score"](rows["test"].states[key]), rows["test"], threshold)
+    held["threshold"] = round(threshold, 6)
+    data[f"probe_{mode}"] = held
+    n_embd = int(rows["train"].states[key].shape[1])
+    meta = {"mode": mode, "date": data["date"], "state": f"mean last-layer state over the window's answer "
+            f"tokens ({key})", "l2": params["l2"], "fit": f"train ({len(rows['train'])} answers)",
+            "threshold_from": f"validation ({len(rows['validation'])} answers)", "held_out": _headline(held)}
+    return Probe(str(model["id"]), str(model["quantization"]), n_embd, tuple(params["mean"].tolist()),
+                 tuple(params["scale"].tolist()), tuple(params["weights"].tolist()), float(params["bias"]),
+                 round(float(threshold), 6), tuple(params["score_quantiles"].tolist()),
+                 model.get("sha256"), meta)  # type: ignore[arg-type]

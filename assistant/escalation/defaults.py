@@ -1,4 +1,4 @@
-"""Where the shipped calibrations live, readable without numpy (settings use them for their defaults).
+"""Where the shipped calibrations live, readable without numpy.
 
 Two fits of the same signals: `stream` scores the first `decision_window` tokens of a streamed answer,
 `complete` scores the first `complete_window` tokens of a non-streamed one (more evidence, so a better
@@ -6,7 +6,6 @@ score)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -20,18 +19,3 @@ FILES: dict[str, str] = {"stream": "calibration_stream.json", "complete": "calib
 
 def calibration_file(mode: Mode, directory: Path | None = None) -> Path:
     return (directory or CALIBRATION_DIR) / FILES[mode]
-
-
-def shipped_threshold(mode: Mode) -> float:
-    """The threshold of a shipped calibration (0.5 if the file is missing, e.g. in a broken install)."""
-    try:
-        return float(json.loads(calibration_file(mode).read_text(encoding="utf-8"))["threshold"])
-    except (OSError, ValueError, KeyError):
-        return 0.5
-
-
-def shipped_window(mode: Mode, fallback: int) -> int:
-    try:
-        return int(json.loads(calibration_file(mode).read_text(encoding="utf-8"))["window"])
-    except (OSError, ValueError, KeyError):
-        return fallback

@@ -1,8 +1,13 @@
 """The escalation side of the Assistant: scoring a local answer's decision window, sending a (possibly
-redacted) conversation to the cloud and turning its stream into Hearth events, and auditing every request."""
+redacted) conversation to the cloud and turning its stream into Hearth events, and auditing every request.
+
+The score of a window is the calibration's answer hidden-state probe where it has one, the engine gives hidden
+states and the probe was fit for the loaded model; otherwise (and for a request whose hidden-state pass fails)
+the fit on the window's distribution signals, which costs no extra pass."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -12,14 +17,17 @@ from typing import Any
 
 from ..engine.events import ChatMessage, Event, Finish, TextDelta, Timings, TokenEvent, Usage
 from ..engine.sampling import SamplingParams
-from ..errors import CloudError
+from ..errors import CloudError, HearthError
 from ..settings import Privacy, Settings
 from .audit import AuditLog
 from .cloud import CloudChunk, CloudClient
 from .defaults import Mode
+from .probe import AnswerStates, model_sha256, probe_unavailable
 from .redact import Redactor
-from .scoring import load_calibration
+from .scoring import Probe, load_calibration
 from .signals import compute_signals
+
+log = logging.getLogger("hearth.escalation")
 
 
 @dataclass
@@ -69,39 +77,95 @@ def _r(value: float | None) -> float | None:
 
 
 class Escalator:
-    """Owns the cloud client (with its breaker), the calibrated score and the audit log of one Assistant."""
+    """Owns the cloud client (with its breaker), the calibrated scores and the audit log of one Assistant."""
 
     def __init__(self, settings: Settings, cloud: CloudClient | None = None,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditLog | None = None, scheduler=None) -> None:
+        """`scheduler`: the `Scheduler` owning the local model, through which the answer probe reads hidden
+        states (None: the distribution fit only)."""
         self.settings = settings
         self.cloud = cloud or CloudClient(settings.cloud)
         esc = settings.escalation
         self.calibrations = {mode: load_calibration(mode, esc.calibration_dir)
                              for mode in ("stream", "complete")}
-        # Explicit settings win; otherwise the calibration's own threshold and window (fit together).
-        chosen = esc.model_fields_set
-        self.thresholds = {
-            "stream": esc.threshold if "threshold" in chosen else self.calibrations["stream"].threshold,
-            "complete": esc.complete_threshold if "complete_threshold" in chosen
-            else self.calibrations["complete"].threshold}
-        self.windows = {
-            "stream": esc.decision_window if "decision_window" in chosen
-            else self.calibrations["stream"].window,
-            "complete": esc.complete_window if "complete_window" in chosen
-            else self.calibrations["complete"].window}
+        windows = {"stream": esc.decision_window, "complete": esc.complete_window}
+        self.windows = {mode: windows[mode] or self.calibrations[mode].window for mode in windows}
+        self.states: AnswerStates | None = None
+        self.probes, self.probe_off = self._probes(scheduler)
+        # A fixed threshold wins (for whichever score is used); otherwise the one that escalates `target_rate`
+        # of held-out answers, read from that score's own validation quantiles.
+        fixed = {"stream": esc.threshold, "complete": esc.complete_threshold}
+        self.fit_thresholds = {mode: fixed[mode] if fixed[mode] is not None
+                               else self.calibrations[mode].threshold_for(esc.target_rate) for mode in fixed}
+        self.thresholds = {mode: fixed[mode] if fixed[mode] is not None
+                           else probe.threshold_for(esc.target_rate) if (probe := self.probes.get(mode))
+                           else self.fit_thresholds[mode] for mode in fixed}
         self.audit = audit if audit is not None else (
-            AuditLog(settings.home / "audit.jsonl", settings.log_prompts) if esc.audit else None)
+            AuditLog(settings.home / "audit.jsonl", settings.log_prompts, max_bytes=esc.audit_max_bytes,
+                     keep=esc.audit_keep) if esc.audit else None)
+
+    def _probes(self, scheduler) -> tuple[dict[Mode, Probe], dict[Mode, str]]:
+        """The probes usable with `scheduler`'s model per mode, and why each other calibrated probe is not
+        (logged once: those requests are scored with the distribution fit)."""
+        wanted = {mode: cal.probe for mode, cal in self.calibrations.items() if cal.probe is not None}
+        if not wanted:
+            return {}, {}
+        engine = scheduler.engine if scheduler is not None else None
+        reason = probe_unavailable(engine)
+        usable: dict[Mode, Probe] = {}
+        off: dict[Mode, str] = {}
+        for mode, probe in wanted.items():
+            why = reason
+            if why is None and self.windows[mode] != self.calibrations[mode].window:
+                # A mean over another number of answer tokens is a state the probe never saw.
+                why = (f"the probe was fit for a window of {self.calibrations[mode].window} tokens, the "
+                       f"decision window is {self.windows[mode]}")
+            if why is None:
+                self.states = self.states or AnswerStates(scheduler)
+                why = probe.mismatch(engine.info.id, engine.info.quantization, self.states.n_embd,
+                                     lambda: model_sha256(engine.info.path))
+            if why is None:
+                usable[mode] = probe
+            else:
+                off[mode] = why
+                log.warning("escalation (%s answers): %s; scoring with the distribution fit instead", mode, why)
+        return usable, off
 
     @property
     def active(self) -> bool:
         """Whether automatic triggers (overflow, low confidence, local failure) are evaluated at all."""
         return self.settings.escalation.enabled and self.cloud.configured
 
-    def score(self, tokens: Sequence[TokenEvent], mode: Mode = "stream") -> dict[str, float]:
-        """The window's signals plus the combined `score` and the `threshold` it is compared with."""
-        signals = compute_signals(tokens[:self.windows[mode]])
-        signals["score"] = self.calibrations[mode].score(signals)
-        signals["threshold"] = self.thresholds[mode]
+    def wants_prompt(self, mode: Mode) -> bool:
+        """Whether `score` in `mode` uses the prompt's tokens (the answer probe runs)."""
+        return mode in self.probes and self.states is not None
+
+    def score(self, tokens: Sequence[TokenEvent], mode: Mode = "stream",
+              prompt: Sequence[int] | None = None) -> dict[str, float]:
+        """The window's signals plus the combined `score` and the `threshold` it is compared with.
+
+        With the `prompt`'s token ids and a usable probe for `mode`, `score` is the probe's P(wrong) on the
+        window's mean hidden state (`fit_score`: the distribution fit's, `probe_ms`: the hidden-state pass);
+        if the pass fails (busy, timed out, llama.cpp error) the request falls back to the fit, logged."""
+        window = tokens[:self.windows[mode]]
+        signals = compute_signals(window)
+        fit = self.calibrations[mode].score(signals)
+        probe = self.probes.get(mode)
+        if prompt is not None and probe is not None and self.states is not None:
+            started = time.perf_counter()
+            try:
+                state = self.states.window_state(prompt, [t.token_id for t in window])
+            except (HearthError, TimeoutError) as exc:
+                log.warning("escalation: the answer probe's hidden-state pass failed (%s); scoring with the "
+                            "distribution fit", exc)
+            else:
+                signals["probe_ms"] = (time.perf_counter() - started) * 1000
+                signals["fit_score"] = fit
+                signals["score"] = probe.score(state)
+                signals["threshold"] = self.thresholds[mode]
+                return signals
+        signals["score"] = fit
+        signals["threshold"] = self.fit_thresholds[mode]
         return signals
 
     def open_cloud(self, messages: Sequence[ChatMessage], params: SamplingParams, privacy: Privacy,
@@ -149,6 +213,12 @@ class Escalator:
         yield Finish(reason=reason, usage=Usage(int(usage.get("prompt_tokens") or prompt_tokens),
                                                 int(usage.get("completion_tokens") or last["n"])),
                      timings=Timings(prefill_s=0.0, ttft_s=first_at - trace.started, decode_s=now - first_at))
+
+    def close(self) -> None:
+        """Release the cloud client's connections and the hidden-state context."""
+        self.cloud.close()
+        if self.states is not None:
+            self.states.close()
 
     def record(self, trace: Trace, prompt: Any) -> None:
         if self.audit is not None:

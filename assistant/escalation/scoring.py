@@ -1,12 +1,12 @@
 """The combined confidence score: a logistic regression over standardised signals, fit offline on graded
-answers (`hearth calibrate`) and shipped as data (`calibration.json`). Pure numpy; also the AUROC used to
-judge signals."""
+answers (`hearth calibrate`, see `heldout.py`) and shipped as data (`calibration_*.json`), optionally with an
+answer hidden-state probe (`Probe`) that the router prefers wherever the engine gives hidden states. Pure numpy."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +14,94 @@ from pathlib import Path
 import numpy as np
 
 from .defaults import Mode, calibration_file
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The answer hidden-state probe: P(the local answer is wrong) from the model's last-layer hidden state
+    (after the output norm, as `llamacpp_embed.HiddenStates` returns it) averaged over the window's answer
+    tokens; a ridge logistic regression on the standardised state. Only valid for the model it was fit for:
+    another model's states mean nothing to it (`mismatch`)."""
+
+    model: str
+    """Catalog id of the model it was fit for (`ModelInfo.id`)."""
+    quantization: str
+    """Its file type (`ModelInfo.quantization`, e.g. `Q4_1`): another quantization shifts the states."""
+    n_embd: int
+    """Hidden size; `mean`, `scale` and `weights` have this many values."""
+    mean: tuple[float, ...]
+    """Per-dimension mean of the training states (standardising)."""
+    scale: tuple[float, ...]
+    """Per-dimension standard deviation of the training states."""
+    weights: tuple[float, ...]
+    """Logistic-regression weights on the standardised state."""
+    bias: float
+    """Intercept."""
+    threshold: float
+    """Probe score (P(wrong)) above which an answer counts as low confidence at the fit's target rate."""
+    score_quantiles: tuple[float, ...]
+    """0th..100th percentiles of the probe's scores on validation answers (any target rate's threshold)."""
+    sha256: str | None = None
+    """The GGUF file's sha256 when the fit knew it: then it decides whether a loaded model is this one."""
+    meta: dict = field(default_factory=dict)
+    """Provenance: ridge strength, answers fit on, held-out numbers."""
+
+    def score(self, state) -> float:
+        """P(wrong) for one answer's mean hidden state (a sequence of `n_embd` floats)."""
+        x = (np.asarray(state, dtype=np.float64) - self._mean) / self._scale
+        z = float(x @ self._weights) + self.bias
+        return 1.0 / (1.0 + math.exp(-max(min(z, 60.0), -60.0)))
+
+    def threshold_for(self, rate: float) -> float:
+        """The probe score above which `rate` of validation answers lie."""
+        q = self.score_quantiles
+        return float(np.interp(1.0 - rate, np.linspace(0.0, 1.0, len(q)), q)) if q else self.threshold
+
+    def mismatch(self, model: str, quantization: str, n_embd: int,
+                 sha256: Callable[[], str | None] | None = None) -> str | None:
+        """Why the probe cannot score states of this model (None: it can). The file's `sha256` (asked for only
+        when the cheap checks pass, and only if the probe records one) decides when it is known; otherwise
+        the catalog id (which differs when the same file is loaded by path) with the hidden size."""
+        if n_embd != self.n_embd:
+            return f"the probe was fit for hidden size {self.n_embd}, the loaded model has {n_embd}"
+        if quantization != self.quantization:
+            return f"the probe was fit for a {self.quantization} file, the loaded model is {quantization}"
+        digest = sha256() if self.sha256 and sha256 is not None else None
+        if digest is not None:
+            return None if digest == self.sha256 else (
+                f"the probe was fit for {self.model} (sha256 {self.sha256[:12]}...), the loaded model's file "
+                f"has sha256 {digest[:12]}...")
+        if model != self.model:
+            return f"the probe was fit for {self.model}, the loaded model is {model}"
+        return None
+
+    @property
+    def _mean(self) -> np.ndarray:
+        return _array(self, "mean")
+
+    @property
+    def _scale(self) -> np.ndarray:
+        return _array(self, "scale")
+
+    @property
+    def _weights(self) -> np.ndarray:
+        return _array(self, "weights")
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Probe:
+        for key in ("mean", "scale", "weights", "score_quantiles"):
+            raw[key] = tuple(float(v) for v in raw[key])
+        if not len(raw["mean"]) == len(raw["scale"]) == len(raw["weights"]) == int(raw["n_embd"]):
+            raise ValueError("a probe needs `n_embd` values in `mean`, `scale` and `weights`")
+        return cls(**raw)
+
+
+def _array(probe: Probe, name: str) -> np.ndarray:
+    """`probe`'s tuple `name` as a float64 array, converted once (the dataclass is frozen: cached aside)."""
+    cache = probe.__dict__.setdefault("_arrays", {})
+    if name not in cache:
+        cache[name] = np.asarray(getattr(probe, name), dtype=np.float64)
+    return cache[name]
 
 
 @dataclass(frozen=True)
@@ -36,6 +124,9 @@ class Calibration:
     """Decision window (tokens) the signals were computed over when fitting."""
     meta: dict = field(default_factory=dict)
     """Provenance: model, data set, AUROCs, escalation rate, date."""
+    probe: Probe | None = None
+    """The answer hidden-state probe fit on the same answers, used instead of the signals' score where the
+    engine gives hidden states of the model it was fit for (None: the signals' score only)."""
 
     def score(self, signals: Mapping[str, float]) -> float:
         """P(wrong) for one answer's signals."""
@@ -44,14 +135,35 @@ class Calibration:
             z += w * (signals[name] - mu) / sd
         return 1.0 / (1.0 + math.exp(-max(min(z, 60.0), -60.0)))
 
+    def threshold_for(self, rate: float) -> float:
+        """The score above which `rate` of answers lie, read from the held-out score quantiles stored with
+        the fit (`meta.score_quantiles`: the 0th..100th percentiles of validation answers under the default
+        sampler); the fitted `threshold` when there are none."""
+        q = self.meta.get("score_quantiles")
+        if not q:
+            return self.threshold
+        return float(np.interp(1.0 - rate, np.linspace(0.0, 1.0, len(q)), q))
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
+        raw = asdict(self)
+        probe = raw.pop("probe")
+        text = json.dumps(raw, indent=2)
+        if probe is None:
+            return text + "\n"
+        # The probe's vectors (n_embd values each) on one line apiece, not one line per value.
+        vectors = {k: probe.pop(k) for k in ("mean", "scale", "weights", "score_quantiles")}
+        body = json.dumps(probe, indent=2).replace("\n", "\n  ")[:-1].rstrip()
+        body += "".join(f',\n    "{k}": {json.dumps([float(f"{float(x):.7g}") for x in v])}' for k, v in vectors.items())
+        return text[:-2] + ',\n  "probe": ' + body + "\n  }\n}\n"
 
     @classmethod
     def load(cls, path: Path) -> Calibration:
+        """Raises ValueError (json.JSONDecodeError included) for a malformed file, OSError if unreadable."""
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         for key in ("features", "mean", "scale", "weights"):
             raw[key] = tuple(raw[key])
+        if raw.get("probe") is not None:
+            raw["probe"] = Probe.from_dict(raw["probe"])
         return cls(**raw)
 
 
@@ -91,22 +203,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50)
     return w[:-1], float(w[-1])
 
 
-def fit_calibration(rows: Sequence[Mapping[str, float]], wrong: Sequence[int], features: Sequence[str],
-                    window: int, target_rate: float, l2: float = 1.0) -> Calibration:
-    """Fit the combined score on all rows; the threshold escalates `target_rate` of them."""
-    x = np.array([[r[f] for f in features] for r in rows], dtype=float)
-    y = np.asarray(wrong, dtype=float)
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    w, b = fit_logistic((x - mean) / scale, y, l2)
-    cal = Calibration(tuple(features), tuple(mean.tolist()), tuple(scale.tolist()), tuple(w.tolist()), b, 0.5,
-                      window)
-    scores = [cal.score(r) for r in rows]
-    # Rounded up to 4 decimals: a readable setting that still escalates at most the target share.
-    threshold = math.ceil(threshold_for_rate(scores, target_rate) * 1e4) / 1e4
-    return Calibration(cal.features, cal.mean, cal.scale, cal.weights, cal.bias, threshold, window)
-
-
 def threshold_for_rate(scores: Sequence[float], rate: float) -> float:
     """The smallest threshold for which at most `rate` of `scores` lie strictly above it."""
     ordered = sorted(scores, reverse=True)
@@ -116,18 +212,3 @@ def threshold_for_rate(scores: Sequence[float], rate: float) -> float:
     if k >= len(ordered):
         return float(ordered[-1]) - 1e-9
     return float(ordered[k])
-
-
-def cross_validated_scores(rows: Sequence[Mapping[str, float]], wrong: Sequence[int], features: Sequence[str],
-                           folds: int = 5, l2: float = 1.0, seed: int = 0) -> list[float]:
-    """Out-of-fold scores: each row is scored by a model fit without it (an honest AUROC estimate)."""
-    n = len(rows)
-    order = np.random.default_rng(seed).permutation(n)
-    out = [0.0] * n
-    for k in range(folds):
-        test = set(order[k::folds].tolist())
-        train = [i for i in range(n) if i not in test]
-        cal = fit_calibration([rows[i] for i in train], [wrong[i] for i in train], features, 0, 0.5, l2)
-        for i in test:
-            out[i] = cal.score(rows[i])
-    return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..devices.profile import DeviceProfile
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..settings import EngineSettings
 
 DEFAULT_AUTO_CTX_CAP = 32768
+AUTO_MAX_PARALLEL = 4  # a home has a few clients at once (voice satellites, phones, an agent, the CLI)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class ResolvedEngineConfig:
     """KV cache element type: `f16`, `q8_0` or `q4_0`."""
     flash_attn: bool
     """Whether to enable flash attention."""
+    n_seq: int = 1
+    """Slots (parallel sequences), each with `n_ctx` tokens of KV cache."""
     notes: list[str] = field(default_factory=list)
     """One line per choice: what was chosen and why."""
 
@@ -66,8 +69,10 @@ def resolve_auto(engine_settings: EngineSettings, meta: GGUFMeta, profile: Devic
     fa = _flash_attn(es, gpu, notes)
     layers_req = _layers_request(es, shape, profile, gpu, notes)
     kv, n_ctx = _kv_and_ctx(es, shape, profile, fa, layers_req, max_auto_ctx, notes)
+    n_seq = _parallel(es, shape, profile, PlanRequest(n_ctx=n_ctx, kv_type=kv, flash_attn=fa, n_batch=es.n_batch,
+                                                      n_gpu_layers=layers_req), notes)
     final = plan(shape, profile, PlanRequest(n_ctx=n_ctx, kv_type=kv, flash_attn=fa, n_batch=es.n_batch,
-                                             n_gpu_layers=layers_req))
+                                             n_gpu_layers=layers_req, n_seq=n_seq))
     n_gpu = -1 if gpu and final.gpu_layers >= shape.n_layers else (final.gpu_layers if gpu else 0)
     if es.n_gpu_layers == "auto" and gpu and not profile.unified_memory:
         notes.append(f"n_gpu_layers={n_gpu}: " + (f"all {shape.n_layers} blocks fit in VRAM" if n_gpu < 0 else
@@ -75,7 +80,22 @@ def resolve_auto(engine_settings: EngineSettings, meta: GGUFMeta, profile: Devic
     if not final.fits:
         notes.append(f"warning: predicted {final.device_bytes / 1e9:.2f} GB exceeds the {profile.name} budget of "
                      f"{final.budget_bytes / 1e9:.2f} GB; loading may fail or swap")
-    return ResolvedEngineConfig(n_ctx=n_ctx, n_gpu_layers=n_gpu, kv_type=kv, flash_attn=fa, notes=notes)
+    return ResolvedEngineConfig(n_ctx=n_ctx, n_gpu_layers=n_gpu, kv_type=kv, flash_attn=fa, n_seq=n_seq,
+                                notes=notes)
+
+
+def _parallel(es: EngineSettings, shape: ModelShape, profile: DeviceProfile, req: PlanRequest,
+              notes: list[str]) -> int:
+    """Explicit slots as given; `auto`: the most of AUTO_MAX_PARALLEL, 2, 1 whose KV caches still fit after the
+    context was chosen (context first: one long conversation matters more than a fourth parallel stream)."""
+    if es.parallel != "auto":
+        return int(es.parallel)
+    for n in (AUTO_MAX_PARALLEL, 2, 1):
+        if n == 1 or plan(shape, profile, replace(req, n_seq=n)).fits:
+            notes.append(f"parallel={n}: " + ("every slot's KV cache fits" if n > 1 else
+                                              "a second slot's KV cache would not fit"))
+            return n
+    return 1
 
 
 def _flash_attn(es: EngineSettings, gpu: bool, notes: list[str]) -> bool:

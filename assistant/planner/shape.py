@@ -112,7 +112,7 @@ def shape_from_catalog(entry: CatalogEntry) -> ModelShape:
 
     The file's bytes are shared out in proportion to parameter counts: embedding and output matrices
     (n_vocab x n_embd each) and the blocks; the feed-forward size follows from the parameters left per block."""
-    s = entry.shape
+    s = entry.hparams
     embd_params = s.n_vocab * s.n_embd
     attn_params = 2 * s.n_embd * s.n_heads * s.head_dim + 2 * s.n_embd * s.n_kv_heads * s.head_dim
     # The catalog does not say whether the output matrix is the embedding matrix; small models and the Gemma

@@ -40,7 +40,13 @@ def label(home: Home, device: Device) -> str:
 
 
 def check(home: Home, intent: Intent) -> tuple[list[Device], IntentResult | None]:
-    """The devices an intent can act on, or a spoken refusal (nothing found, wrong capability, bad value)."""
+    """The devices an intent can act on, or a spoken refusal or question (unknown name, nothing found, several
+    devices without "all", wrong capability, bad value).
+
+    Every executor calls this before acting, whoever built the intent (the voice fast path, or a model's tool
+    call), so this is the one place where a command is kept from reaching more devices than it named."""
+    if intent.unknown:
+        return [], IntentResult(False, f"There is no {intent.unknown} in this home.")
     devices = [home.device(i) for i in intent.device_ids]
     if not devices:
         where = f" in the {home.room(intent.room).name}" if intent.room else ""
@@ -50,6 +56,10 @@ def check(home: Home, intent: Intent) -> tuple[list[Device], IntentResult | None
     able = [d for d in devices if d.can(need)]
     if not able:
         return [], IntentResult(False, f"The {label(home, devices[0])} can't do that.")
+    if len(able) > 1 and not intent.all and intent.action != "query_state":
+        what = intent.device or "device"
+        options = _join([f"the {label(home, d)}" for d in able], "or")
+        return [], IntentResult(False, f"Which {what} do you mean: {options}?")
     if intent.action == "set_temperature":
         low, high = (5, 35) if home.temperature_unit == "celsius" else (40, 95)
         if not low <= (intent.value or 0) <= high:
@@ -57,8 +67,8 @@ def check(home: Home, intent: Intent) -> tuple[list[Device], IntentResult | None
     return able, None
 
 
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+def _join(parts: list[str], conjunction: str = "and") -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" {conjunction} " + parts[-1]
 
 
 def phrase_action(home: Home, intent: Intent, devices: list[Device]) -> str:

@@ -42,8 +42,8 @@ class Utterance:
     """Stream position where the end of speech was decided."""
     eos_wall: float
     """`time.perf_counter()` at that decision: the origin of the latency timings."""
-    ended_by: Literal["silence", "max_length", "end_of_input", "listen_timeout"]
-    """Why the utterance was closed."""
+    ended_by: Literal["silence", "command", "max_length", "end_of_input", "listen_timeout"]
+    """Why the utterance was closed (`command`: a complete command followed by `command_silence_s`)."""
 
 
 def reframe(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -126,6 +126,7 @@ class Listener:
         self.recognizer.start()
         timeout = _frames_for(s.listen_timeout_s) if wake is not None else None
         trailing_needed, max_frames = _frames_for(s.trailing_silence_s), _frames_for(s.max_utterance_s)
+        pause = getattr(self.recognizer, "pause", None)  # see asr.Endpointing
         pcm: list[bytes] = []
         start = self.clock - len(backlog) if backlog else None
         last_speech, waited = (self.clock if backlog else None), 0
@@ -157,9 +158,15 @@ class Listener:
             if self.clock - last_speech >= trailing_needed:
                 ended_by = "silence"
                 break
+            if not speech and pause is not None and last_speech is not None and \
+                    pause((last_speech - start) * FRAME_BYTES, (self.clock - last_speech) * FRAME_S):
+                ended_by = "command"
+                break
             if self.clock - start >= max_frames:
                 ended_by = "max_length"
                 break
+        if last_speech is not None and hasattr(self.recognizer, "mark_end"):
+            self.recognizer.mark_end((last_speech - start) * FRAME_BYTES)
         return Utterance(wake=wake, pcm=b"".join(pcm), start_s=None if start is None else start * FRAME_S,
                          speech_end_s=None if last_speech is None else last_speech * FRAME_S,
                          eos_s=self.clock * FRAME_S, eos_wall=time.perf_counter(), ended_by=ended_by)

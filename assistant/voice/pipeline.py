@@ -10,6 +10,7 @@ from typing import Any
 
 from .asr import Transcript
 from .audio_io import AudioSink, AudioSource
+from .executors import IntentResult
 from .listener import Listener, Utterance, reframe
 from .responder import Response
 from .stack import VoiceStack
@@ -44,6 +45,8 @@ class VoiceResult:
             "intent": None if r is None or r.intent is None else r.intent.to_json(),
             "intent_ok": None if r is None or r.result is None else r.result.ok,
             "answered_by": None if r is None else r.source,
+            "tool_call": None if r is None or r.tool_call is None else {"name": r.tool_call.name,
+                                                                       "arguments": r.tool_call.arguments},
             "reply": None if r is None or not r.spoken else r.text,
             "error": None if r is None else r.error,
             "ended_by": None if self.utterance is None else self.utterance.ended_by,
@@ -104,7 +107,8 @@ class VoicePipeline:
         if utt.start_s is None:
             return result
         result.transcript = transcript
-        response = self.stack.responder.respond(transcript.text)
+        response = self.stack.responder.respond(transcript.text) if transcript.alternative is None else \
+            _clarify(transcript)
         result.response = response
         timings["first_audio_s"] = self._speak(response, sink, result, t0)
         timings["first_text_s"] = None if response.first_text_wall is None else response.first_text_wall - t0
@@ -130,3 +134,11 @@ class VoicePipeline:
                 n_bytes += len(chunk)
         result.reply_audio_s = n_bytes / (2 * tts.sample_rate)
         return None if first_audio is None else first_audio - t0
+
+
+def _clarify(transcript: Transcript) -> Response:
+    """Two decoders heard two different commands: ask, carry out neither."""
+    a, b = (" ".join(t.strip(" .?!").split()) for t in (transcript.text, transcript.alternative or ""))
+    speech = f"Sorry, did you say {a.lower()}, or {b.lower()}?"
+    return Response(source="intent", result=IntentResult(False, speech), first_text_wall=time.perf_counter(),
+                    _pieces=iter([speech]))

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..assistant import Assistant
 from ..errors import HearthError
+from ..runtime import shutdown
 from ..settings import Settings
-from .asr import PocketsphinxRecognizer, SpeechRecognizer
+from .asr import SpeechRecognizer
+from .engines import build_recognizer, build_synthesizer, common_replies
 from .executors import IntentExecutor, SimulatedHome
-from .grammar import build_jsgf, vocabulary
 from .home import Home, load_home
 from .intents import IntentRecognizer
+from .piper_tts import CachedSynthesizer
 from .responder import Responder
-from .tts import EspeakSynthesizer, Synthesizer
+from .tts import Synthesizer
 from .vad import SileroVad, VoiceActivityDetector
 from .wake import OpenWakeWordDetector, WakeWordDetector
 
@@ -65,7 +67,7 @@ class BackgroundAssistant:
             return  # never started
         self._done.wait(timeout_s)
         if self._value is not None:
-            self._value.engine.close()
+            shutdown(self._value)
             self._value = None
 
 
@@ -82,15 +84,31 @@ class VoiceStack:
     vad: VoiceActivityDetector
     """Voice activity detector."""
     asr: SpeechRecognizer
-    """Speech-to-text with the home grammar."""
+    """Speech-to-text (see `voice.asr_engine`)."""
     tts: Synthesizer
-    """Text-to-speech."""
+    """Text-to-speech (cached when `voice.tts_cache_size` > 0)."""
     intents: IntentRecognizer
     """The local fast path."""
     executor: IntentExecutor
     """Carries out intents."""
     responder: Responder
     """Transcript -> spoken reply."""
+    asr_engine: str = "pocketsphinx"
+    """The speech-to-text engine in use (`voice.asr_engine`, unless it fell back to pocketsphinx)."""
+    notes: list[str] = field(default_factory=list)
+    """Fallbacks taken while building (a missing Whisper model or Piper voice), for the user to read."""
+    background: list[tuple[threading.Thread, threading.Event]] = field(default_factory=list)
+    """Work started by the build (pre-synthesis of replies), stopped by `close`."""
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop background synthesis and wait for it: native inference threads still running while the
+        interpreter shuts down abort the process."""
+        for thread, stop in self.background:
+            stop.set()
+            thread.join(timeout_s)
+        self.background.clear()
+        if hasattr(self.asr, "close"):
+            self.asr.close()
 
 
 def build_executor(settings: Settings, home: Home) -> IntentExecutor:
@@ -110,10 +128,18 @@ def build_stack(settings: Settings, assistant: Callable[[], Assistant] | None = 
     home = load_home(v.home_file)
     use_wake = (v.wake_mode != "off") if with_wake is None else with_wake
     wake = OpenWakeWordDetector(v.wake_words, v.wake_threshold, v.wake_refractory_s) if use_wake else None
-    asr = PocketsphinxRecognizer(build_jsgf(home), vocabulary(home), open_fallback=v.asr_open_fallback,
-                                 reject_margin=v.asr_reject_margin)
-    tts = EspeakSynthesizer(v.tts_voice, v.tts_speed, v.tts_timeout_s)
     intents = IntentRecognizer(home)
+    notes: list[str] = []
+    asr = build_recognizer(settings, home, intents, notes)
+    tts = build_synthesizer(settings, notes)
+    background = []
+    if v.tts_cache_size > 0:
+        tts = CachedSynthesizer(tts, v.tts_cache_size)
+        if v.tts_prewarm:
+            stop = threading.Event()
+            background.append((tts.warm(common_replies(home), stop), stop))
     executor = executor if executor is not None else build_executor(settings, home)
     responder = Responder(intents, executor, assistant, v, settings.sampling)
-    return VoiceStack(settings, home, wake, SileroVad(), asr, tts, intents, executor, responder)
+    engine = {"HybridRecognizer": "hybrid", "WhisperRecognizer": "whisper"}.get(type(asr).__name__, "pocketsphinx")
+    return VoiceStack(settings, home, wake, SileroVad(), asr, tts, intents, executor, responder, engine, notes,
+                      background)

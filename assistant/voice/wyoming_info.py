@@ -30,22 +30,26 @@ def _version() -> str | None:
         return None
 
 
-def build_info(settings: Settings) -> Info:
-    """asr (pocketsphinx + home grammar), tts (espeak-ng), wake (openWakeWord) and handle (intents + assistant)."""
+def build_info(settings: Settings, asr_engine: str = "pocketsphinx", tts_voice: str | None = None) -> Info:
+    """asr (the engine in use: `hybrid`, `whisper` or `pocketsphinx`), tts (the Piper voice in use, else
+    espeak-ng), wake (openWakeWord) and handle (intents + assistant)."""
     v, version = settings.voice, _version()
     asr = AsrProgram(
         name="hearth-asr", attribution=_HEARTH, installed=True, version=version,
-        description="Offline speech-to-text: pocketsphinx with a grammar of this home's commands, open vocabulary "
-                    "otherwise",
-        models=[AsrModel(name="pocketsphinx-en-us", languages=_LANGS, installed=True, version=version,
-                         attribution=Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io"),
-                         description="pocketsphinx en-us acoustic model, home command grammar")])
+        description="Offline speech-to-text: " + _ASR_DESCRIPTIONS[asr_engine],
+        models=[AsrModel(name=f"hearth-{asr_engine}", languages=_LANGS, installed=True, version=version,
+                         attribution=_ASR_ATTRIBUTION[asr_engine], description=_ASR_DESCRIPTIONS[asr_engine])],
+        supports_transcript_streaming=v.wyoming_stream_asr)
+    voices = [TtsVoice(name=v.tts_voice, languages=_LANGS, installed=True, version=None, description="espeak-ng",
+                       attribution=Attribution(name="eSpeak NG", url="https://github.com/espeak-ng/espeak-ng"))]
+    if tts_voice is not None:
+        voices.insert(0, TtsVoice(name=tts_voice, languages=_LANGS, installed=True, version=None,
+                                  description=f"Piper {tts_voice}",
+                                  attribution=Attribution(name="Piper", url="https://github.com/OHF-Voice/piper1-gpl")))
     tts = TtsProgram(
         name="hearth-tts", attribution=_HEARTH, installed=True, version=version,
-        description="Offline text-to-speech with espeak-ng, sentence by sentence",
-        voices=[TtsVoice(name=v.tts_voice, languages=_LANGS, installed=True, version=None, description="espeak-ng",
-                         attribution=Attribution(name="eSpeak NG", url="https://github.com/espeak-ng/espeak-ng"))],
-        supports_synthesize_streaming=v.wyoming_stream_tts)
+        description="Offline text-to-speech (Piper, espeak-ng), sentence by sentence",
+        voices=voices, supports_synthesize_streaming=v.wyoming_stream_tts)
     wake = WakeProgram(
         name="hearth-wake", attribution=_HEARTH, installed=True, version=version,
         description="openWakeWord models through pyopen-wakeword",
@@ -60,3 +64,16 @@ def build_info(settings: Settings) -> Info:
                             attribution=_HEARTH, description="Home intents and the local model")],
         supports_handled_streaming=v.wyoming_stream_handled, supports_home_control=True)
     return Info(asr=[asr], tts=[tts], wake=[wake], handle=[handle])
+
+
+_ASR_DESCRIPTIONS = {
+    "hybrid": "pocketsphinx with a grammar of this home's commands, checked by Whisper, and Whisper for "
+              "everything else",
+    "whisper": "Whisper (faster-whisper)",
+    "pocketsphinx": "pocketsphinx with a grammar of this home's commands, open vocabulary otherwise",
+}
+_ASR_ATTRIBUTION = {
+    "hybrid": Attribution(name="CMU Sphinx, OpenAI Whisper", url="https://github.com/SYSTRAN/faster-whisper"),
+    "whisper": Attribution(name="OpenAI Whisper", url="https://github.com/SYSTRAN/faster-whisper"),
+    "pocketsphinx": Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io"),
+}

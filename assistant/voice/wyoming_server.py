@@ -1,6 +1,6 @@
 """`hearth wyoming`: the voice stages as a Wyoming service for Home Assistant.
 
-describe -> info; transcribe + audio -> transcript; synthesize (or synthesize-start/-chunk/-stop) -> audio;
+describe -> info; ping -> pong; transcribe + audio -> transcript-start/-chunk/-stop then transcript; synthesize (or synthesize-start/-chunk/-stop) -> audio;
 detect + audio -> detection / not-detected; transcript -> handled / not-handled (or handled-start/-chunk/-stop).
 Blocking work (decoding, synthesis, generation) runs in worker threads so one slow request never stalls the loop.
 """
@@ -14,21 +14,23 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 from urllib.parse import urlparse
 
-from wyoming.asr import Transcribe, Transcript
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, NotHandled
 from wyoming.info import Describe
+from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 from wyoming.wake import Detect, Detection, NotDetected
 
 from ..errors import ConfigError, HearthError, SpeechToolError
 from .audio import RATE, WIDTH
+from .engines import build_synthesizer
 from .sentences import SentenceChunker
 from .stack import VoiceStack
-from .tts import EspeakSynthesizer
+from .tts import Synthesizer
 from .wake import OpenWakeWordDetector
 from .wyoming_info import build_info
 
@@ -45,7 +47,7 @@ class VoiceService:
 
     def __init__(self, stack: VoiceStack) -> None:
         self.stack = stack
-        self.info_event = build_info(stack.settings).event()
+        self.info_event = build_info(stack.settings, stack.asr_engine, getattr(stack.tts, "name", None)).event()
         self.asr_lock = threading.Lock()
 
     def new_wake_detector(self, names: list[str] | None) -> OpenWakeWordDetector:
@@ -55,9 +57,13 @@ class VoiceService:
             raise ConfigError(f"none of the requested wake words {names} is enabled (enabled: {list(v.wake_words)})")
         return OpenWakeWordDetector(wanted, v.wake_threshold, v.wake_refractory_s)
 
-    def synthesizer(self, voice: str | None) -> EspeakSynthesizer:
+    def synthesizer(self, voice: str | None) -> Synthesizer:
+        """The stack's (cached) synthesizer for the configured voice; another voice name is built per request."""
         v = self.stack.settings.voice
-        return EspeakSynthesizer(voice or v.tts_voice, v.tts_speed, v.tts_timeout_s)
+        configured = v.piper_voice if v.tts_engine == "piper" else v.tts_voice
+        if voice is None or voice in (configured, getattr(self.stack.tts, "name", None)):
+            return self.stack.tts
+        return build_synthesizer(self.stack.settings, [], voice)
 
     def begin_utterance(self) -> None:
         """Take the recogniser for one connection's utterance (released by `end_utterance`)."""
@@ -109,7 +115,7 @@ class HearthEventHandler(AsyncEventHandler):
         self.wake: OpenWakeWordDetector | None = None
         self.wake_names: list[str] | None = None
         self.detected = False
-        self.tts_stream: tuple[SentenceChunker, EspeakSynthesizer] | None = None
+        self.tts_stream: tuple[SentenceChunker, Synthesizer] | None = None
 
     async def handle_event(self, event: Event) -> bool:
         try:
@@ -124,6 +130,8 @@ class HearthEventHandler(AsyncEventHandler):
     async def _dispatch(self, event: Event) -> None:
         if Describe.is_type(event.type):
             await self.write_event(self.service.info_event)
+        elif Ping.is_type(event.type):
+            await self.write_event(Pong(text=Ping.from_event(event).text).event())
         elif Transcribe.is_type(event.type):
             await self._drop_utterance()
             self.mode = "transcribe"
@@ -194,17 +202,22 @@ class HearthEventHandler(AsyncEventHandler):
             if self.decoding:
                 self.decoding = False
                 text = await asyncio.to_thread(self.service.end_utterance)
-            await self.write_event(Transcript(text=text).event())
+            if self.service.stack.settings.voice.wyoming_stream_asr:
+                await self.write_event(TranscriptStart(language="en").event())
+                if text:
+                    await self.write_event(TranscriptChunk(text=text).event())
+                await self.write_event(TranscriptStop().event())
+            await self.write_event(Transcript(text=text, language="en").event())  # for clients that don't stream
         elif self.mode == "detect":
             if not self.detected:
                 await self.write_event(NotDetected().event())
             self.mode = None
 
-    async def _speak_text(self, text: str, synth: EspeakSynthesizer) -> None:
+    async def _speak_text(self, text: str, synth: Synthesizer) -> None:
         chunker = SentenceChunker()
         await self._speak_sentences(chunker.push(text) + chunker.flush(), synth)
 
-    async def _speak_sentences(self, sentences: list[str], synth: EspeakSynthesizer) -> None:
+    async def _speak_sentences(self, sentences: list[str], synth: Synthesizer) -> None:
         """Each sentence as its own audio-start ... audio-stop, sent while it is synthesised."""
         for sentence in sentences:
             started = False
@@ -223,9 +236,12 @@ class HearthEventHandler(AsyncEventHandler):
         if response.source == "none":
             await self.write_event(NotHandled(text="I didn't hear anything.").event())
             return
-        failed = response.error is not None or (response.result is not None and not response.result.ok)
-        if failed or response.source == "intent" or not self.service.stack.settings.voice.wyoming_stream_handled:
+        # A command's outcome (from the grammar or a tool call) is one sentence, and whether it was carried out is
+        # known only once it has been said: it is sent whole, as `handled` or `not-handled`.
+        whole = response.source == "intent" or response.acts or response.error is not None
+        if whole or not self.service.stack.settings.voice.wyoming_stream_handled:
             sentences = [s async for s in _in_thread(response.sentences)]
+            failed = response.error is not None or (response.result is not None and not response.result.ok)
             reply = (NotHandled if failed else Handled)(text=" ".join(sentences))
             await self.write_event(reply.event())
             return

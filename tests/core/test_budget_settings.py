@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from assistant.assistant import Assistant, ChatRequest
@@ -125,3 +127,38 @@ def test_default_sampling_avoids_repetition_loops(engine):
         ids = [e.token_id for e in engine.generate([ChatMessage("user", prompt)], params) if hasattr(e, "token_id")]
         worst[prompt] = _max_4gram_repeats(ids)
     assert max(worst.values()) <= 3, worst
+
+
+def test_truncation_drops_whole_exchanges_so_roles_alternate(engine):
+    """Gemma 3's and Mistral's templates refuse a conversation whose roles do not alternate: truncation never
+    leaves an assistant message first, and a leading greeting goes with its exchange."""
+    greeting = [ChatMessage("system", "Be brief."), ChatMessage("assistant", "Hello! Ask me anything.")]
+    for msgs in (greeting + _long_history(10) + [ChatMessage("user", "Last?")],
+                 _long_history(10) + [ChatMessage("user", "Last?")]):
+        result = fit_context(msgs, engine.count_tokens, n_ctx=600, reserve=100, policy="truncate-oldest")
+        roles = [m.role for m in result.messages if m.role != "system"]
+        assert roles[0] == "user" and roles[-1] == "user" and result.truncated
+        assert all(a != b for a, b in pairwise(roles)), roles
+        assert result.dropped_tokens == engine.count_tokens(msgs) - result.prompt_tokens
+        assert len(result.dropped) % 2 == (1 if msgs[0].role == "system" else 0)
+
+
+def test_truncation_keeps_the_newest_exchange_or_refuses(engine):
+    msgs = [ChatMessage("user", "a " * 50), ChatMessage("assistant", "b " * 50), ChatMessage("user", "c " * 400)]
+    with pytest.raises(ContextOverflowError):
+        fit_context(msgs, engine.count_tokens, n_ctx=300, reserve=50, policy="truncate-oldest")
+    many = [ChatMessage("user" if i % 2 == 0 else "assistant", f"turn {i}") for i in range(401)]
+    result = fit_context(many, engine.count_tokens, n_ctx=300, reserve=50, policy="truncate-oldest")
+    assert result.messages[0].role == "user" and result.messages[-1] == many[-1]
+    assert result.prompt_tokens <= 250 and len(result.messages) % 2 == 1
+    fewer = fit_context(many[len(result.dropped) - 2:], engine.count_tokens, 300, 50, "truncate-oldest")
+    assert len(fewer.dropped) == 2  # the fewest whole exchanges were dropped, not more
+
+
+def test_text_that_cannot_be_encoded_is_refused_by_name():
+    with pytest.raises(InvalidRequestError) as err:
+        ChatRequest(messages=[ChatMessage("user", "ok"), ChatMessage("user", "bad \ud800")])
+    assert err.value.param == "messages[1].content"
+    with pytest.raises(InvalidRequestError) as err:
+        ChatRequest(prompt="x", params=SamplingParams(stop=("\udfff",)))
+    assert err.value.param == "stop[0]"

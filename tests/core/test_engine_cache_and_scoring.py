@@ -8,6 +8,7 @@ import llama_cpp as L
 import numpy as np
 
 from assistant.engine import ChatMessage, Finish, SamplingParams, TokenEvent
+from assistant.engine.llamacpp_load import load_model
 
 
 def test_follow_up_turn_reuses_the_history(engine):
@@ -31,9 +32,7 @@ def test_count_tokens_matches_the_rendered_template(engine):
 
 def _rescore(model_path, prompt_tokens, gen_tokens):
     """Log-probabilities of gen_tokens given prompt_tokens, from one batched forward pass with all logits."""
-    mp = L.llama_model_default_params()
-    mp.use_extra_bufts = False
-    model = L.llama_model_load_from_file(str(model_path).encode(), mp)
+    model = load_model(model_path)
     cp = L.llama_context_default_params()
     seq = prompt_tokens + gen_tokens
     cp.n_ctx = cp.n_batch = cp.n_ubatch = max(256, len(seq))

@@ -42,9 +42,13 @@ def test_greedy_top_alternative_is_the_sampled_token(engine):
 
 
 def test_seed_determinism(engine):
-    a = run(engine, Q, max_tokens=40, seed=123, temperature=0.9)[1]
-    b = run(engine, Q, max_tokens=40, seed=123, temperature=0.9)[1]
-    c = run(engine, Q, max_tokens=40, seed=124, temperature=0.9)[1]
+    def fresh(seed: int) -> str:
+        # Decoded the same way each time: a prompt-cache hit prefills fewer tokens per batch, and llama.cpp's
+        # kernels for another batch size may round a logit differently (the README's caveat on `seed`).
+        engine.reset()
+        return run(engine, Q, max_tokens=40, seed=seed, temperature=0.9)[1]
+
+    a, b, c = fresh(123), fresh(123), fresh(124)
     assert a == b
     assert a != c
 

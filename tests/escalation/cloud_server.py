@@ -36,8 +36,9 @@ class Fault:
     """What to do with one request instead of answering normally."""
 
     kind: str
-    """`status` (reply `status`), `delay` (wait `delay_s` before answering), `malformed` (broken JSON chunk),
-    `drop` (close the connection after the first chunk), `slow` (wait `delay_s` between chunks)."""
+    """`status` (reply `status`), `delay` (wait `delay_s` before answering), `hold` (wait until the cloud's
+    `release` event is set, at most `delay_s`), `malformed` (broken JSON chunk), `drop` (close the connection after
+    the first chunk), `slow` (wait `delay_s` between chunks)."""
     status: int = 500
     """HTTP status for `status`."""
     delay_s: float = 0.0
@@ -55,6 +56,8 @@ class FakeCloud:
         self.faults: deque[Fault] = deque()
         self.default_fault: Fault | None = None
         self.chunk_chars = 3
+        self.release = threading.Event()
+        """Lets requests held by a `hold` fault answer."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -106,6 +109,8 @@ def _handler(cloud: FakeCloud) -> type[BaseHTTPRequestHandler]:
             fault = cloud.next_fault()
             if fault is not None and fault.kind == "delay":
                 time.sleep(fault.delay_s)
+            if fault is not None and fault.kind == "hold":
+                cloud.release.wait(fault.delay_s)
             if fault is not None and fault.kind == "status":
                 return self._json(
                     fault.status, {"error": {"message": "injected", "type": "server_error"}}, fault.headers

@@ -12,7 +12,8 @@ from assistant.settings import load_settings
 
 def test_bench_reports_speeds_memory_and_share_of_bound(engine, default_model_path, model_home):
     settings = load_settings(home=model_home, model=str(default_model_path),
-                             engine={"n_ctx": 2048, "n_threads": 2}, device={"host_bandwidth_gbs": 10.0})
+                             engine={"n_ctx": 2048, "n_threads": 2},
+                             device={"profile": "host-cpu", "host_bandwidth_gbs": 10.0})  # the engine runs on the CPU
     r = bench(settings, prompt_tokens=24, gen_tokens=4, runs=1, engine=engine)
     assert 12 <= r["prompt_tokens"] <= 24 and 1 <= r["completion_tokens"] <= 4
     assert r["prefill_tok_s"] > 0 and r["ttft_s"] > 0

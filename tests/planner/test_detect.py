@@ -74,10 +74,17 @@ def test_nvml_gpus(tmp_path, name, expected, arch):
     assert p.budget_bytes == 22_000_000_000
 
 
-def test_this_machine_is_a_cpu(tmp_path):
+def test_this_machine_is_detected_as_what_it_is(tmp_path, machine):
     settings = load_settings(home=tmp_path, device={"host_bandwidth_gbs": 9.0})
     p = detect_profile(settings)
-    assert p.kind == "cpu" and p.bandwidth_gbs == 9.0 and p.memory_bytes > 0
+    if machine.jetson:
+        assert p.kind == "jetson" and p.unified_memory
+    elif machine.gpus and machine.nvml:
+        assert p.kind == "gpu" and p.details["gpu"] == machine.gpus[0] and p.host_bandwidth_gbs == 9.0
+    elif machine.gpus:
+        pytest.skip("nvidia-ml-py is not installed (the `devices` extra), so Hearth cannot see this GPU")
+    else:
+        assert p.kind == "cpu" and p.bandwidth_gbs == 9.0 and p.memory_bytes > 0
 
 
 def test_profile_by_id_and_unknown_id(tmp_path):

@@ -161,8 +161,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, spm_dir: Path) -> Calla
     return make
 
 
+REFERENCE_MISSING = "the reference models need torch and transformers (the `reference` extra; no torch CPU build here)"
+
+
+def _reference():
+    """torch and transformers, or a skip of the calling test when they are not installed (Python 3.10 in CI)."""
+    return pytest.importorskip("torch", reason=REFERENCE_MISSING), pytest.importorskip(
+        "transformers", reason=REFERENCE_MISSING)
+
+
 def _build_tiny(d: Path, name: str, spm_dir: Path) -> Path:
-    import torch
+    torch, _ = _reference()
     from transformers import AutoConfig, AutoModelForCausalLM
 
     overrides, tok_kind = TINY_MODELS[name]
@@ -204,7 +213,8 @@ def _build_tiny(d: Path, name: str, spm_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def smol_hf_dir(tmp_path_factory: pytest.TempPathFactory, default_model_path: Path) -> Path:
     """The real default model, loaded from its GGUF by transformers, saved as HF safetensors."""
-    import torch
+    torch, _ = _reference()
+    pytest.importorskip("safetensors", reason=REFERENCE_MISSING)
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

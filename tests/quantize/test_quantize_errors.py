@@ -9,15 +9,15 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from assistant.errors import QuantizeError
 from assistant.settings import load_settings
+from tests.hearth_cli import HEARTH
 
-HEARTH = [sys.executable, "-m", "assistant.cli", "quantize"]
+QUANTIZE = [*HEARTH, "quantize"]
 FAST = [
     "--quantize-calibration-bytes",
     "3000",
@@ -38,7 +38,7 @@ def run(
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
     return subprocess.run(
-        [*HEARTH, *args, "--home", str(home)],
+        [*QUANTIZE, *args, "--home", str(home)],
         capture_output=True,
         text=True,
         env=env,

@@ -1,18 +1,18 @@
 """(b) The real default model: exported from its GGUF to a Hugging Face directory by transformers, quantized
 by the
-CLI (`hearth quantize` and `python -m quantize`), then loaded from the store and chatted with."""
+CLI (`hearth quantize`), then loaded from the store and chatted with."""
 
 from __future__ import annotations
 
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from assistant.settings import load_settings
+from tests.hearth_cli import HEARTH
 
 # Two full builds run in the module fixture; on a shared 2-core machine under load that can pass the default
 # 300 s per-test guard, so this module gets a longer one.
@@ -33,20 +33,13 @@ SMALL = [
 ]
 
 
-def _cli(surface: str) -> list[str]:
-    """`hearth quantize` or `python -m quantize`."""
-    if surface == "module":
-        return [sys.executable, "-m", "quantize"]
-    return [sys.executable, "-m", "assistant.cli", "quantize"]
-
-
 @pytest.fixture(scope="module")
 def builds(smol_hf_dir: Path, tmp_path_factory: pytest.TempPathFactory, quiet_env: dict) -> dict:
     home, out = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("out")
     results = {"home": home, "out": out}
-    for preset, surface in (("Q4_K_M", "hearth"), ("Q4_0", "module")):
+    for preset in ("Q4_K_M", "Q4_0"):
         argv = [
-            *_cli(surface),
+            *HEARTH, "quantize",
             str(smol_hf_dir),
             "--preset",
             preset,
@@ -79,11 +72,11 @@ def test_outputs_and_manifest(builds: dict) -> None:
     from assistant.store import sha256_file
 
     assert manifest["sha256"] == sha256_file(gguf_path)
-    import gguf
+    from assistant.gguf_meta import read_gguf
 
-    fields = gguf.GGUFReader(gguf_path).fields
-    assert fields["quantize.imatrix.chunks_count"].contents() == manifest["imatrix"]["chunks"]
-    assert fields["general.quantized_by"].contents().startswith("hearth-quantize")
+    fields = read_gguf(gguf_path).metadata
+    assert fields["quantize.imatrix.chunks_count"] == manifest["imatrix"]["chunks"]
+    assert fields["general.quantized_by"].startswith("hearth-quantize")
 
 
 def test_eval_finite_and_q4km_beats_q4_0(builds: dict) -> None:

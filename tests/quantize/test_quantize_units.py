@@ -1,4 +1,4 @@
-"""Small pieces with exact answers: presets, the device-fit arithmetic, rope factors, calibration split, the
+"""Small pieces with exact answers: presets, rope factors, calibration split, the
 pre-tokenizer table."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import pytest
 from assistant.errors import InvalidRequestError, UnsupportedModelError
 from quantize.archs import HParams, llama3_rope_factors, resolve_arch
 from quantize.calibration import load_texts
-from quantize.fit import GiB, ModelShape, fit_table, kv_cache_bytes, memory_need
 from quantize.quantizer import PRESETS, get_preset
 from quantize.vocab import detect_pre_tokenizer
 
@@ -21,28 +20,6 @@ def test_presets_match_llama_cpp_ftypes() -> None:
     assert get_preset("q4_k_m").name == "Q4_K_M"
     with pytest.raises(InvalidRequestError, match="IQ4_XS"):
         get_preset("Q2_K")
-
-
-LLAMA2_7B = ModelShape(
-    weights_bytes=3_800_000_000,
-    n_layer=32,
-    n_embd=4096,
-    n_head=32,
-    n_head_kv=32,
-    head_dim=128,
-    n_ff=11008,
-    n_vocab=32000,
-)
-
-
-def test_fit_arithmetic_for_llama2_7b() -> None:
-    # K and V, 32 layers, 4096 positions, 32 heads x 128 dims, 2 bytes: exactly 2 GiB.
-    assert kv_cache_bytes(LLAMA2_7B, 4096) == 2 * GiB
-    need = memory_need(LLAMA2_7B, 4096)
-    assert need.total == need.weights + need.kv + need.compute and 0 < need.compute < GiB
-    rows = {r["device"]: r["contexts"] for r in fit_table(LLAMA2_7B)}
-    assert rows["Jetson Orin Nano 8GB"]["2048"]["fits"] and not rows["Jetson Orin Nano 8GB"]["8192"]["fits"]
-    assert all(ctx["fits"] for ctx in rows["NVIDIA L4 24GB"].values())
 
 
 def test_llama3_rope_factors_follow_the_published_rule() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from assistant.settings import DEFAULT_MODEL
+from tests.hearth_cli import HEARTH
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "test-key-0123456789"
@@ -90,7 +90,7 @@ def start_server(model: str, home: Path, *args: str, api_key: str | None = API_K
 
     One llama.cpp thread by default: with two, decoding slows down tenfold whenever the other core is busy
     (measured here under load: 32 tokens in ~2 s with one thread, 18-35 s with two)."""
-    cmd = [sys.executable, "-m", "assistant.cli", "serve", "--host", "127.0.0.1",
+    cmd = [*HEARTH, "serve", "--host", "127.0.0.1",
            "--port", "0", "--model", model, "--home", str(home), "--n-threads", str(threads), *args]
     if api_key:
         cmd += ["--api-key", api_key]
@@ -130,9 +130,9 @@ def stop_server(server: LiveServer) -> None:
 
 @pytest.fixture(scope="session")
 def live(default_model_path: Path, model_home: Path) -> Iterator[LiveServer]:
-    """The shared server: API key on, queue of 4, 64 KiB bodies, 16 tokens by default, n_ctx 1024."""
+    """The shared server: API key on, 2 slots, queue of 4, 64 KiB bodies, 16 tokens by default, n_ctx 1024."""
     # By catalog id (the fixture made sure it is in the store), so the served id is the catalog's.
-    server = start_server(DEFAULT_MODEL, model_home, "--n-ctx", "1024", "--queue-size", "4",
+    server = start_server(DEFAULT_MODEL, model_home, "--n-ctx", "1024", "--parallel", "2", "--queue-size", "4",
                           "--max-body-bytes", "65536", "--max-tokens", "16", "--aliases", "local",
                           "--aliases", "hearth-test", "--no-escalation-audit")
     yield server

@@ -67,8 +67,9 @@ def test_seed_determinism_and_independent_choices(client):
     assert a.choices[0].message.content == b.choices[0].message.content
     many = client.chat.completions.create(n=3, logprobs=True, **kwargs)
     assert [c.index for c in many.choices] == [0, 1, 2]
-    # Choice i samples with seed + i: choice 0 repeats the n=1 answer, the others are drawn independently.
-    assert many.choices[0].message.content == a.choices[0].message.content
+    # Choice i samples with seed + i, so the choices are drawn independently. (Choice 0 has the n=1 answer's seed,
+    # but it is decoded in one batch with the others, where llama.cpp may round a logit differently and a sampled
+    # token can flip: same seed, same output holds for the same request alone, as `a` and `b` show.)
     assert len({c.message.content for c in many.choices}) >= 2
     assert many.usage.completion_tokens == sum(len(c.logprobs.content) for c in many.choices)
     assert many.usage.prompt_tokens == a.usage.prompt_tokens
@@ -81,8 +82,10 @@ def test_penalties_accepted(client):
 
 
 def test_logprobs_shape(client):
+    # Log-probabilities are of the raw distribution; the server's default repeat penalty (1.1) can make greedy
+    # pick another token than the raw top one when a likely token was already said, so it is off here.
     reply = client.chat.completions.create(model="local", messages=HELLO, max_tokens=8, temperature=0,
-                                           logprobs=True, top_logprobs=3)
+                                           logprobs=True, top_logprobs=3, extra_body={"repeat_penalty": 1.0})
     choice = reply.choices[0]
     content = choice.logprobs.content
     assert len(content) == reply.usage.completion_tokens

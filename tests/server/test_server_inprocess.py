@@ -35,7 +35,7 @@ def _app(engine, home, **server):
 
 def _wait_idle(app) -> None:
     deadline = time.monotonic() + 20
-    while app.state.hearth.scheduler.busy:
+    while app.state.hearth.jobs.busy:
         assert time.monotonic() < deadline, "the abandoned generation did not stop"
         time.sleep(0.01)
 
@@ -140,3 +140,30 @@ def test_cloud_alias_is_served_and_the_route_header_tells_where(engine1, tmp_pat
             assert [line for line in s.iter_lines() if line][-1] == "data: [DONE]"
         text = http.get("/metrics").text
         assert 'hearth_route_decisions_total{reason="explicit",route="local-degraded"}' in text
+
+
+def test_a_request_that_waits_for_its_first_event_is_answered(engine1, tmp_path):
+    """The request's task polls for events every 0.25 s; a wait longer than that is not an error.
+
+    The cloud holds its answer back for 0.8 s, so the task sees at least one empty poll before any event. On
+    Python 3.10 that poll raises asyncio.TimeoutError, which is not the builtin TimeoutError before 3.11."""
+    from escalation.cloud_server import FakeCloud, Fault  # tests/escalation, importable as a test package
+
+    cloud = FakeCloud().start()
+    try:
+        cloud.default_fault = Fault("delay", delay_s=0.8)
+        settings = load_settings(model="ignored", home=tmp_path, cloud={
+            "base_url": cloud.url, "model": "big-model", "retries": 0, "deadline_s": 10, "read_timeout_s": 10})
+        with TestClient(create_app(settings, Assistant(engine1, settings))) as http:
+            r = http.post("/v1/chat/completions", json={**SHORT, "model": "cloud"})
+            assert r.status_code == 200, r.text
+            assert r.headers["x-hearth-route"] == "cloud"
+            assert r.json()["choices"][0]["message"]["content"] == "CLOUD SAYS: Hi"
+            with http.stream("POST", "/v1/chat/completions",
+                             json={**SHORT, "model": "cloud", "stream": True}) as s:
+                assert s.status_code == 200 and s.headers["x-hearth-route"] == "cloud"
+                lines = [line for line in s.iter_lines() if line]
+            assert lines[-1] == "data: [DONE]" and not any('"error"' in line for line in lines)
+        assert len(cloud.received) == 2
+    finally:
+        cloud.stop()

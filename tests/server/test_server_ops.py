@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
+
+from tests.hearth_cli import HEARTH
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_health_and_openapi(live):
     r = httpx.get(live.url + "/health", timeout=10)
-    assert r.status_code == 200 and r.json() == {"status": "ok", "model": "smollm2-135m-instruct"}
+    assert r.status_code == 200 and r.json() == {"status": "ok", "model": "smollm2-135m-instruct", "n_ctx": 1024,
+                                                 "slots": {"total": 2, "busy": 0, "waiting": 0}}
     spec = httpx.get(live.url + "/openapi.json", timeout=10).json()
     assert {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"} <= set(spec["paths"])
 
@@ -45,7 +47,7 @@ def test_prompt_text_is_not_logged(live, client):
 
 
 def test_serve_with_a_missing_model_fails_cleanly(tmp_path):
-    cmd = [sys.executable, "-m", "assistant.cli", "serve", "--port", "0",
+    cmd = [*HEARTH, "serve", "--port", "0",
            "--home", str(tmp_path), "--model", "no-such-model"]
     proc = subprocess.run(cmd, check=False, cwd=REPO, capture_output=True, text=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HEARTH_HOME": str(tmp_path)})

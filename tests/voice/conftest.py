@@ -50,6 +50,25 @@ def noise(seconds: float, level_db: float = -30.0, seed: int = 0, colour: str = 
 
 
 @pytest.fixture(scope="session")
+def piper_speak(stack):
+    """`piper_speak(text)` -> 16 kHz PCM of the Piper voice saying it (skips when the voice is not installed)."""
+    from assistant.voice.piper_tts import PiperSynthesizer
+
+    inner = getattr(stack.tts, "inner", stack.tts)
+    if not isinstance(inner, PiperSynthesizer):
+        pytest.skip("the Piper voice is not installed (hearth pull piper-joe-medium)")
+
+    # Piper samples noise per utterance; the tests' voice must say one text the same way on every run
+    voice = PiperSynthesizer(inner.path, variation=False)
+
+    @functools.lru_cache(maxsize=128)
+    def speak(text: str) -> bytes:
+        return normalize_pcm(b"".join(voice.synthesize(text)), voice.sample_rate, 2, 1)
+
+    return speak
+
+
+@pytest.fixture(scope="session")
 def sound():
     """Generators of non-speech audio: `sound.silence(s)`, `sound.noise(s, level_db, seed, colour)`."""
     return SimpleNamespace(silence=silence, noise=noise)
@@ -81,7 +100,9 @@ def stack(voice_settings, engine):
     from assistant.voice.stack import build_stack
 
     assistant = Assistant(engine, voice_settings)
-    return build_stack(voice_settings, assistant=lambda: assistant)
+    stack = build_stack(voice_settings, assistant=lambda: assistant)
+    yield stack
+    stack.close()
 
 
 @pytest.fixture
@@ -92,3 +113,38 @@ def write_wav(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def home():
+    """The example home (`assistant/voice/home_example.toml`); a module may override it with its own."""
+    from assistant.voice.home import load_home
+
+    return load_home()
+
+
+@pytest.fixture(scope="module")
+def recognizer(home):
+    """The intent recogniser of `home`."""
+    from assistant.voice.intents import IntentRecognizer
+
+    return IntentRecognizer(home)
+
+
+@pytest.fixture(scope="module")
+def refused(recognizer, home):
+    """`refused(text)` -> the IntentResult of carrying out `text` on a fresh simulated `home`, asserting that it was
+    not carried out and that no device changed."""
+    from assistant.voice.executors import SimulatedHome
+
+    def run(text: str):
+        sim = SimulatedHome(home)
+        before = {k: dict(v) for k, v in sim.states.items()}
+        intent = recognizer.recognize(text)
+        assert intent is not None, text
+        result = sim.execute(intent)
+        assert not result.ok and sim.states == before, (text, result)
+        return result
+
+    return run
+

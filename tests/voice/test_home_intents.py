@@ -8,17 +8,7 @@ from assistant.errors import ConfigError
 from assistant.voice.executors import SimulatedHome
 from assistant.voice.grammar import build_jsgf, vocabulary
 from assistant.voice.home import EXAMPLE_HOME, load_home
-from assistant.voice.intents import IntentRecognizer, normalize
-
-
-@pytest.fixture(scope="module")
-def home():
-    return load_home()
-
-
-@pytest.fixture(scope="module")
-def recognizer(home):
-    return IntentRecognizer(home)
+from assistant.voice.intents import normalize
 
 
 def test_example_home_is_the_default(home):
@@ -68,7 +58,7 @@ def test_commands_become_intents(recognizer, text, action, devices, value, attri
 
 
 @pytest.mark.parametrize("text", ["what is the capital of france", "tell me a joke", "turn on the", "", "   ",
-                                  "turn on the garage door", "set a timer for five minutes"])
+                                  "turn it on", "set a timer for five minutes", "what is the temperature in paris"])
 def test_other_text_is_not_a_command(recognizer, text):
     assert recognizer.recognize(text) is None
 
@@ -120,3 +110,43 @@ def test_home_with_unknown_words_is_rejected(tmp_path):
     home = load_home(path)
     with pytest.raises(ConfigError, match="zorblax"):
         PocketsphinxRecognizer(build_jsgf(home), vocabulary(home), open_fallback=False)
+
+
+@pytest.mark.parametrize("text, speech", [
+    # The user's report: "turn on the hallway light" in a home without a hallway switched on every light.
+    ("turn on the hallway light", "There is no hallway light in this home."),
+    ("Turn on the garage door.", "There is no garage door in this home."),
+    ("set the temperature in the hallway to 20 degrees", "There is no hallway in this home."),
+    ("dim the porch lamp to 20%", "There is no porch lamp in this home."),
+    ("turn on the light", ("Which light do you mean: the kitchen light, the living room light, the bedroom light, "
+                           "the bathroom light or the office desk lamp?")),
+    ("switch off the lamp", "Which lamp do you mean: the living room lamp or the office desk lamp?"),
+    ("turn off the fans", "Which fans do you mean: the kitchen fan or the bedroom fan?"),
+])
+def test_a_command_never_reaches_more_than_it_names(refused, text, speech):
+    assert refused(text).speech == speech  # refused or asked about, nothing switched
+
+
+def test_only_an_explicit_all_reaches_several_devices(recognizer, home):
+    sim = SimulatedHome(home)
+    result = sim.execute(recognizer.recognize("turn on all the lights"))
+    lights = [d.id for d in home.devices if {"light", "lights"} & set(d.spoken)]
+    assert result.ok and len(lights) == 5 and all(sim.states[i]["on"] for i in lights)
+    assert not sim.states["kitchen_fan"]["on"]  # "all the lights" is not "everything"
+    result = sim.execute(recognizer.recognize("switch off all of the fans"))
+    assert result.speech == "Turned off the kitchen fan and the bedroom fan."
+    one = recognizer.recognize("turn off all the lights in the bedroom")
+    assert one.all and one.device_ids == ("bedroom_light",)
+
+
+def test_the_guard_holds_for_intents_built_elsewhere(home):
+    """A tool call would build its Intent without the recogniser: the executor still refuses to widen it."""
+    from assistant.voice.intents import Intent
+
+    sim = SimulatedHome(home)
+    every_light = tuple(d.id for d in home.devices if d.type == "light")
+    result = sim.execute(Intent(action="turn_on", device_ids=every_light, room=None, device="light"))
+    assert not result.ok and result.speech.startswith("Which light do you mean")
+    assert not any(sim.states[i]["on"] for i in every_light if i != "living_room_light")
+    result = sim.execute(Intent(action="turn_on", device_ids=(), room=None, unknown="hallway light"))
+    assert not result.ok

@@ -53,7 +53,9 @@ def test_wake_word_and_command(stack, speak, wake_audio, sound, write_wav, tmp_p
     assert data["intent"]["action"] == "turn_off" and data["intent"]["device_ids"] == ["bedroom_fan"]
     assert data["reply"] == "Turned off the bedroom fan." and data["answered_by"] == "intent"
     assert data["timings"]["first_audio_s"] is not None and data["timings"]["first_audio_s"] >= 0
-    assert data["timings"]["eos_delay_s"] == pytest.approx(stack.settings.voice.trailing_silence_s, abs=0.07)
+    # a complete command ends the utterance after the short command pause, not the full trailing silence
+    assert data["ended_by"] == "command"
+    assert data["timings"]["eos_delay_s"] == pytest.approx(stack.settings.voice.command_silence_s, abs=0.07)
     duration, loudness = _wav_stats(tmp_path / "reply.wav")
     assert duration > 0.8 and loudness > -35  # a spoken sentence, not silence
 
@@ -97,10 +99,13 @@ def test_silence_only_gives_no_transcript(stack, sound, write_wav, tmp_path):
 def test_without_a_model_questions_get_an_apology(speak, sound, write_wav, tmp_path):
     from assistant.voice.stack import build_stack
 
-    settings = load_settings(voice={"wake_mode": "off"})
+    settings = load_settings(voice={"wake_mode": "off", "asr_engine": "pocketsphinx", "tts_engine": "espeak-ng"})
     stack = build_stack(settings, assistant=None)
     path = write_wav("q.wav", sound.silence(0.3) + speak("what is the capital of france") + sound.silence(1.0))
-    result, _ = _run(stack, path, tmp_path / "q_out.wav")
+    try:
+        result, _ = _run(stack, path, tmp_path / "q_out.wav")
+    finally:
+        stack.close()
     data = result.to_json()
     assert data["answered_by"] == "assistant" and data["reply"] == "Sorry, I can't answer that right now."
     assert "no assistant model" in data["error"]

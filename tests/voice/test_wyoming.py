@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
-from wyoming.asr import Transcribe, Transcript
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.error import Error
 from wyoming.handle import Handled, HandledChunk, HandledStart, HandledStop, NotHandled
 from wyoming.info import Describe, Info
+from wyoming.ping import Ping, Pong
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 from wyoming.wake import Detect, Detection, NotDetected
 
@@ -72,7 +74,9 @@ def test_describe_advertises_all_four_programs(stack):
 
     info = converse(_service(stack), script)
     assert [p.name for p in info.asr] == ["hearth-asr"] and info.asr[0].models[0].languages == ["en"]
-    assert info.tts[0].voices[0].name == "en-us" and info.tts[0].supports_synthesize_streaming
+    assert info.asr[0].models[0].name == "hearth-hybrid" and info.asr[0].supports_transcript_streaming
+    assert [v.name for v in info.tts[0].voices] == ["en_US-joe-medium", "en-us"]
+    assert info.tts[0].supports_synthesize_streaming
     assert {m.name for m in info.wake[0].models} == {"okay_nabu", "hey_jarvis", "hey_mycroft", "alexa",
                                                      "hey_rhasspy"}
     assert info.handle[0].supports_handled_streaming and info.handle[0].models[0].name == "hearth-home"
@@ -85,6 +89,39 @@ def test_transcribe_audio_to_transcript(stack, speak, sound):
         return Transcript.from_event((await read_until(client, Transcript))[-1])
 
     assert converse(_service(stack), script).text == "is the kitchen fan on"
+
+
+def test_transcripts_are_streamed_and_questions_go_to_whisper(stack, piper_speak, sound):
+    async def script(client):
+        await client.write_event(Transcribe(language="en").event())
+        await send_audio(client, sound.silence(0.3) + piper_speak("how far away is the moon") + sound.silence(0.5))
+        return await read_until(client, Transcript)
+
+    events = converse(_service(stack), script)
+    assert [e.type for e in events] == ["transcript-start", "transcript-chunk", "transcript-stop", "transcript"]
+    assert TranscriptChunk.from_event(events[1]).text == Transcript.from_event(events[-1]).text
+    assert Transcript.from_event(events[-1]).text.lower().rstrip("?.") == "how far away is the moon"
+
+
+def test_ping_and_an_empty_utterance_keep_the_server_serving(stack, speak, sound):
+    async def script(client):
+        await client.write_event(Ping(text="hello").event())
+        pong = (await read_until(client, Pong))[-1]
+        await client.write_event(Transcribe().event())
+        await send_audio(client, b"")  # audio-start, audio-stop, nothing in between
+        empty = (await read_until(client, Transcript))[-1]
+        await client.write_event(Transcribe().event())
+        await client.write_event(AudioStop().event())  # not even audio-start
+        bare = (await read_until(client, Transcript))[-1]
+        await client.write_event(Transcribe().event())
+        await send_audio(client, sound.silence(0.3) + speak("is the kitchen fan on") + sound.silence(0.5))
+        after = (await read_until(client, Transcript))[-1]
+        return pong, empty, bare, after
+
+    pong, empty, bare, after = converse(_service(stack, wyoming_stream_asr=False), script)
+    assert Pong.from_event(pong).text == "hello"
+    assert Transcript.from_event(empty).text == "" and Transcript.from_event(bare).text == ""
+    assert Transcript.from_event(after).text == "is the kitchen fan on"
 
 
 def test_transcribe_converts_other_rates(stack, speak, sound):
@@ -210,3 +247,26 @@ def test_a_client_leaving_mid_utterance_frees_the_recogniser(stack, speak, sound
             await server.wait_closed()
 
     assert asyncio.run(main()) == "is the kitchen fan on"
+
+
+def test_handle_acts_on_an_utterance_the_grammar_cannot_parse(stack):
+    """The `handle` program gives such an utterance to the model with the home's tools; the call's outcome comes
+    back whole, as `handled` when it was carried out (the executor's own sentence) or `not-handled`."""
+    async def script(client):
+        await client.write_event(Transcript(text="It is much too dark in the kitchen.").event())
+        return await read_until(client, Handled, NotHandled)
+
+    from assistant.voice.executors import SimulatedHome
+    from assistant.voice.responder import Responder
+
+    home = SimulatedHome(stack.home)  # its own: the session's home keeps its state for the other tests
+    responder = Responder(stack.intents, home, stack.responder._assistant, stack.settings.voice,
+                          stack.settings.sampling)
+    [reply] = converse(VoiceService(VoiceStack(**{**stack.__dict__, "executor": home, "responder": responder})),
+                       script)
+    if Handled.is_type(reply.type):  # carried out: the executor's own sentence
+        text = Handled.from_event(reply).text
+        assert re.fullmatch(r"(Turned (on|off)|Set) the kitchen [a-z ]+( to \d+ (percent|degrees))?\.|(The|It is) .+\.",
+                            text), text
+    else:  # a call outside the room named is refused, never carried out elsewhere
+        assert NotHandled.from_event(reply).text == "I'm not sure what to do in the kitchen."

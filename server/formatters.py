@@ -1,6 +1,6 @@
-"""OpenAI response shapes, built from Hearth events: whole responses, stream chunks and logprobs.
+"""OpenAI response formatters, built from Hearth events: whole responses, stream chunks and logprobs.
 
-Two shapes (chat and text completion) share one stream loop; each knows only how its JSON looks. Stream chunks are
+Two formatters (chat and text completion) share one stream loop; each knows only how its JSON looks. Stream chunks are
 serialised with `json.dumps` directly (no pydantic round trip) because they are on the per-token path.
 """
 
@@ -12,7 +12,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.engine.events import Finish, TokenEvent, TopLogprob
+from assistant.engine.events import Finish, TokenEvent, ToolCall, TopLogprob
+from assistant.errors import HearthError
+
+from .errors import stream_error
 
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -48,9 +51,16 @@ def completion_logprobs(tokens: list[TokenEvent], offset: int, with_top: bool) -
             "text_offset": offsets}
 
 
-def finish_reason(finish: Finish) -> str:
+def finish_reason(finish: Finish, called: bool = False) -> str:
     # `cancelled` only reaches a client whose deadline passed mid-stream, and that client gets an error event.
-    return "length" if finish.reason == "length" else "stop"
+    if finish.reason == "length":
+        return "length"
+    return "tool_calls" if called else "stop"
+
+
+def tool_call_out(call: ToolCall) -> dict[str, Any]:
+    """One entry of `message.tool_calls`."""
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
 def sse(payload: dict[str, Any]) -> bytes:
@@ -66,12 +76,15 @@ class ChoiceResult:
 
     text: list[str] = field(default_factory=list)
     tokens: list[TokenEvent] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
     finish: Finish | None = None
 
 
-class Shape:
-    """How one endpoint's responses look."""
+class ResponseFormatter:
+    """How one endpoint's responses look, and how its stream is framed (server-sent events unless a subclass
+    says otherwise: `media_type`, `tail`, `error`)."""
 
+    media_type = "text/event-stream"
     object_whole = ""
     object_chunk = ""
     id_prefix = ""
@@ -82,6 +95,8 @@ class Shape:
         self.model = model
         self.n_per_prompt = n_per_prompt
         self.include_usage = include_usage
+        self.truncated_tokens = 0
+        """Prompt tokens the context policy dropped (reported in `usage` when there were any)."""
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "object": self.object_chunk, "created": self.created,
@@ -94,12 +109,23 @@ class Shape:
         # Choices of the same prompt share its prompt tokens: count them once per prompt.
         prompt = sum(f.usage.prompt_tokens for i, f in enumerate(finishes) if i % self.n_per_prompt == 0)
         completion = sum(f.usage.completion_tokens for f in finishes)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        out = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        if self.truncated_tokens:
+            out["truncated_tokens"] = self.truncated_tokens
+        return out
 
     def usage_chunk(self, finishes: list[Finish]) -> bytes:
         out = self._chunk([])
         out["usage"] = self.usage(finishes)
         return sse(out)
+
+    def tail(self, finishes: list[Finish]) -> bytes:
+        """What ends a stream after every choice finished: the usage chunk when asked for, then `[DONE]`."""
+        return (self.usage_chunk(finishes) if self.include_usage else b"") + DONE
+
+    def error(self, exc: HearthError) -> bytes:
+        """An error met after the stream's headers were sent, as one stream item."""
+        return sse(stream_error(exc))
 
     def start(self, index: int) -> bytes | None:
         return None
@@ -110,11 +136,14 @@ class Shape:
     def end(self, index: int, finish: Finish, tokens: list[TokenEvent], offset: int) -> bytes:
         raise NotImplementedError
 
+    def tool_call(self, index: int, call: ToolCall, tokens: list[TokenEvent]) -> bytes:
+        raise NotImplementedError
+
     def whole(self, results: list[ChoiceResult], echoes: list[str] | None) -> dict[str, Any]:
         raise NotImplementedError
 
 
-class ChatShape(Shape):
+class ChatFormatter(ResponseFormatter):
     object_whole = "chat.completion"
     object_chunk = "chat.completion.chunk"
     id_prefix = "chatcmpl-"
@@ -123,6 +152,8 @@ class ChatShape(Shape):
                  logprobs: bool = False) -> None:
         super().__init__(model, n_per_prompt, include_usage)
         self.logprobs = logprobs
+        self.called: set[int] = set()
+        """Choices that made tool calls (their finish reason is `tool_calls`)."""
 
     def start(self, index: int) -> bytes:
         return sse(self._chunk([{"index": index, "delta": {"role": "assistant", "content": ""},
@@ -136,18 +167,40 @@ class ChatShape(Shape):
     def end(self, index: int, finish: Finish, tokens: list[TokenEvent], offset: int) -> bytes:
         lp = chat_logprobs(tokens) if self.logprobs and tokens else None
         return sse(self._chunk([{"index": index, "delta": {}, "logprobs": lp,
-                                 "finish_reason": finish_reason(finish)}]))
+                                 "finish_reason": finish_reason(finish, index in self.called)}]))
+
+    def tool_call(self, index: int, call: ToolCall, tokens: list[TokenEvent]) -> bytes:
+        """A call as OpenAI streams one: its id and name (arguments ""), then its arguments as a fragment."""
+        self.called.add(index)
+        lp = chat_logprobs(tokens) if self.logprobs and tokens else None
+        head = {"index": call.index, "id": call.id, "type": "function",
+                "function": {"name": call.name, "arguments": ""}}
+        tail = {"index": call.index, "function": {"arguments": call.arguments}}
+        return (sse(self._chunk([{"index": index, "delta": {"tool_calls": [head]}, "logprobs": lp,
+                                  "finish_reason": None}]))
+                + sse(self._chunk([{"index": index, "delta": {"tool_calls": [tail]}, "logprobs": None,
+                                    "finish_reason": None}])))
+
+    @staticmethod
+    def _message(r: ChoiceResult) -> dict[str, Any]:
+        text = "".join(r.text)
+        out: dict[str, Any] = {"role": "assistant", "content": text if text or not r.calls else None,
+                               "refusal": None}
+        if r.calls:
+            out["tool_calls"] = [tool_call_out(c) for c in r.calls]
+        return out
 
     def whole(self, results: list[ChoiceResult], echoes: list[str] | None) -> dict[str, Any]:
-        choices = [{"index": i, "message": {"role": "assistant", "content": "".join(r.text), "refusal": None},
+        choices = [{"index": i, "message": self._message(r),
                     "logprobs": chat_logprobs(r.tokens) if self.logprobs else None,
-                    "finish_reason": finish_reason(r.finish)} for i, r in enumerate(results) if r.finish]
+                    "finish_reason": finish_reason(r.finish, bool(r.calls))} for i, r in enumerate(results)
+                   if r.finish]
         return {"id": self.id, "object": self.object_whole, "created": self.created, "model": self.model,
                 "system_fingerprint": None, "choices": choices,
                 "usage": self.usage([r.finish for r in results if r.finish])}
 
 
-class CompletionShape(Shape):
+class CompletionFormatter(ResponseFormatter):
     object_whole = "text_completion"
     object_chunk = "text_completion"
     id_prefix = "cmpl-"

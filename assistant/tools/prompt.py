@@ -1,0 +1,69 @@
+"""The generic tool format, for models whose chat template knows no tools (the default SmolLM2): the tools are
+described in the system turn, a call is one JSON object per line, `{"name": ..., "arguments": {...}}`, and the
+conversation's tool turns are rewritten into plain turns any template renders.
+
+- An assistant turn with calls becomes its text (if any) followed by its calls, one JSON object per line: the model
+  sees its earlier calls exactly as it is asked to write them.
+- `tool` turns become one `user` turn ("Result of NAME (call ID): CONTENT"; consecutive results are joined), so
+  templates that insist on alternating user/assistant turns (Gemma, Mistral) accept them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from ..engine.events import ChatMessage, ToolCall
+from .spec import ToolSpec
+
+_HOW = {
+    "auto": "To call a tool, reply with only a JSON object {\"name\": <tool name>, \"arguments\": <arguments>}; "
+            "otherwise reply in plain text.",
+    "required": "Reply with only a JSON object {\"name\": <tool name>, \"arguments\": <arguments>} that calls "
+                "one of the tools.",
+    "named": "Reply with only a JSON object {\"name\": \"%s\", \"arguments\": <arguments>} that calls %s.",
+}
+_PARALLEL = " To call several tools at once, write one such object per line."
+
+
+def tools_block(spec: ToolSpec) -> str:
+    """The system-turn text that describes the offered tools and how to call them ("" when none are offered)."""
+    if not spec.offered:
+        return ""
+    lines = ["You can call these tools (each with its JSON Schema of arguments):"]
+    lines += [json.dumps({"name": t.name, "description": t.description, "parameters": t.parameters},
+                         ensure_ascii=False) for t in spec.offered]
+    how = _HOW[spec.choice] % (spec.name, spec.name) if spec.choice == "named" else _HOW[spec.choice]
+    lines.append(how + (_PARALLEL if spec.parallel else ""))
+    return "\n".join(lines)
+
+
+def call_line(call: ToolCall) -> str:
+    """One call as the generic format writes it."""
+    return json.dumps({"name": call.name, "arguments": json.loads(call.arguments)}, ensure_ascii=False)
+
+
+def generic_messages(messages: Sequence[ChatMessage], spec: ToolSpec) -> list[ChatMessage]:
+    """`messages` with the tools described in the system turn (one is added first if there is none) and every tool
+    turn rewritten as plain text."""
+    names = {c.id: c.name for m in messages for c in m.tool_calls}
+    out: list[ChatMessage] = []
+    for m in messages:
+        if m.role == "assistant" and m.tool_calls:
+            text = "\n".join(([m.content] if m.content else []) + [call_line(c) for c in m.tool_calls])
+            out.append(ChatMessage("assistant", text))
+        elif m.role == "tool":
+            result = f"Result of {names.get(m.tool_call_id or '', 'the tool')} (call {m.tool_call_id}): {m.content}"
+            if out and out[-1].role == "user" and out[-1].content.startswith("Result of "):
+                out[-1] = ChatMessage("user", out[-1].content + "\n" + result)
+            else:
+                out.append(ChatMessage("user", result))
+        else:
+            out.append(ChatMessage(m.role, m.content))
+    block = tools_block(spec)
+    if block:
+        if out and out[0].role == "system":
+            out[0] = ChatMessage("system", (out[0].content + "\n\n" if out[0].content else "") + block)
+        else:
+            out.insert(0, ChatMessage("system", block))
+    return out
