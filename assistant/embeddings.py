@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .encodable import require_encodable
+from .engine.side_context import SideContext
 from .errors import (
     ContextOverflowError,
     EngineBusyError,
-    EngineError,
     InvalidRequestError,
     RequestCancelledError,
 )
@@ -70,9 +70,8 @@ class Embedder:
         self._turn = threading.Lock()
         self._count = threading.Lock()
         self._waiting = 0
-        self._states = None  # engine.llamacpp_pool.PooledStates, made and used on the loop thread
-        self._use = threading.Lock()  # held while the context is used or freed
-        self._closed = False
+        # engine.llamacpp_pool.PooledStates, made at the first request and used on the loop thread
+        self._states = SideContext(self._make_states)
 
     @property
     def n_ctx(self) -> int:
@@ -82,7 +81,7 @@ class Embedder:
     @property
     def closed(self) -> bool:
         """Whether `close` was called (every later request raises EngineError)."""
-        return self._closed
+        return self._states.closed
 
     @property
     def n_embd(self) -> int:
@@ -190,43 +189,30 @@ class Embedder:
         return self.scheduler.call(fn, timeout=_remaining(deadline))
 
     # -- on the loop thread ---------------------------------------------------------------------------------------
+    def _make_states(self):
+        from .engine.llamacpp_pool import PooledStates, model_pooling
+
+        model = self._model()
+        threads = getattr(getattr(self.engine, "config", None), "n_threads", 1)
+        return PooledStates(model, self.n_ctx, threads, model_pooling(model))
+
     def _open(self) -> str:
         """Make the embeddings context at first use; the pooling it applies."""
-        with self._use:
-            return self._open_locked()
-
-    def _open_locked(self) -> str:
-        if self._closed:
-            raise EngineError("the model is shutting down")
-        if self._states is None:
-            model = self._model()
-            from .engine.llamacpp_pool import PooledStates, model_pooling
-
-            threads = getattr(getattr(self.engine, "config", None), "n_threads", 1)
-            self._states = PooledStates(model, self.n_ctx, threads, model_pooling(model))
-        self._states.reset()  # whatever a request that ran past its deadline left behind
-        return self._states.pooling
+        with self._states.use() as states:
+            states.reset()  # whatever a request that ran past its deadline left behind
+            return states.pooling
 
     def _work(self, tokens: list[list[int]], work: list[_Piece], rows: list[np.ndarray]) -> None:
-        with self._use:
-            if self._states is None:
-                raise EngineError("the model is shutting down")
-            self._feed(self._states, tokens, work, rows)
-
-    @staticmethod
-    def _feed(states, tokens: list[list[int]], work: list[_Piece], rows: list[np.ndarray]) -> None:
-        pieces = [(tokens[p.index][p.start:p.end], p.start == 0, p.end == len(tokens[p.index])) for p in work]
-        for piece, pooled in zip(work, states.run(pieces)):
-            if pooled is not None:
-                rows[piece.index] = pooled
+        with self._states.use() as states:
+            pieces = [(tokens[p.index][p.start:p.end], p.start == 0, p.end == len(tokens[p.index]))
+                      for p in work]
+            for piece, pooled in zip(work, states.run(pieces)):
+                if pooled is not None:
+                    rows[piece.index] = pooled
 
     def close(self) -> None:
         """Free the embeddings context (waits for a piece of work in progress on the loop thread)."""
-        with self._use:
-            self._closed = True
-            if self._states is not None:
-                self._states.close()
-                self._states = None
+        self._states.close()
 
 
 def _remaining(deadline: float | None) -> float | None:

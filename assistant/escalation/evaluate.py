@@ -23,7 +23,7 @@ def auroc(scores: Sequence[float], wrong: Sequence[int]) -> float:
     n_neg = len(y) - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    values, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
     average = np.cumsum(counts) - (counts - 1) / 2.0  # the mean rank (1-based) of each run of ties
     ranks = average[inverse]
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineError
+from ..engine.side_context import SideContext
 from ..scheduler import Scheduler
 
 CHUNK = 128
@@ -73,9 +72,8 @@ class AnswerStates:
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
         self.engine = scheduler.engine
-        self._states = None  # llamacpp_embed.HiddenStates, made and used on the loop thread
-        self._use = threading.Lock()
-        self._closed = False
+        # llamacpp_embed.HiddenStates, made at the first call and used on the loop thread
+        self._states = SideContext(self._make_states)
 
     @property
     def n_embd(self) -> int:
@@ -100,23 +98,18 @@ class AnswerStates:
         positions = list(range(len(prompt), len(tokens))) if answer else [len(prompt) - 1]
         return self.scheduler.call(lambda: self._run(tokens, positions), timeout=timeout)
 
-    def _run(self, tokens: list[int], positions: list[int]) -> np.ndarray:
-        with self._use:
-            if self._closed:
-                raise EngineError("the model is shutting down")
-            if self._states is None:
-                from ..engine.llamacpp_embed import HiddenStates
+    def _make_states(self):
+        from ..engine.llamacpp_embed import HiddenStates
 
-                threads = getattr(getattr(self.engine, "config", None), "n_threads", 1)
-                self._states = HiddenStates(self.engine.model_handle, n_ctx=self.engine.info.n_ctx,
-                                            n_threads=threads, n_batch=CHUNK)
-            states, _ = self._states.run(tokens, positions)
+        threads = getattr(getattr(self.engine, "config", None), "n_threads", 1)
+        return HiddenStates(self.engine.model_handle, n_ctx=self.engine.info.n_ctx, n_threads=threads,
+                            n_batch=CHUNK)
+
+    def _run(self, tokens: list[int], positions: list[int]) -> np.ndarray:
+        with self._states.use() as context:
+            states, _ = context.run(tokens, positions)
             return states
 
     def close(self) -> None:
         """Free the context (waits for a pass in progress on the loop thread)."""
-        with self._use:
-            self._closed = True
-            if self._states is not None:
-                self._states.close()
-                self._states = None
+        self._states.close()

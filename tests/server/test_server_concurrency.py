@@ -11,11 +11,10 @@ import time
 import httpx
 import psutil
 import pytest
+from conftest import start_server, stop_server
 
 from assistant.settings import DEFAULT_MODEL
 from tests.escalation.cloud_server import FakeCloud, Fault
-
-from conftest import start_server, stop_server
 
 MSG = [{"role": "user", "content": "Write a long story about a dragon."}]
 # The 5 minutes; CI shortens it to keep its whole run under 30 minutes.

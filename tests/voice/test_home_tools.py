@@ -14,7 +14,7 @@ from assistant.voice.executors import IntentResult, SimulatedHome
 from assistant.voice.home import load_home
 from assistant.voice.home_tools import about_the_home, home_tool_spec, intent_from_call, places
 from assistant.voice.intents import IntentRecognizer
-from assistant.voice.responder import Response, Responder
+from assistant.voice.responder import Responder, Response
 
 
 @pytest.fixture(scope="module")
