@@ -66,8 +66,12 @@ class ChatRequest:
     is replaced by the local answer, `local-degraded`). None: `stream` from `stream()`, `complete` from
     `complete()`."""
     tools: ToolSpec | None = None
-    """Tools the model may call (chat messages only); the answer's calls come as `ToolCall` events. Requests with
-    tools are answered locally (escalating calls is not built yet)."""
+    """Tools the model may call (chat messages only); the answer's calls come as `ToolCall` events. Routed like
+    any request: a low-confidence local answer (its window covers the call's tool name and first arguments) or
+    an overflow goes to the cloud with the same tools, whose calls come back as the same events."""
+    local_messages: Sequence[ChatMessage] | None = None
+    """What the local model is shown instead of `messages` (set by the Assistant: the conversation in the
+    generic tool format); the cloud always gets `messages` and `tools` as the client sent them."""
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -77,7 +81,7 @@ class ChatRequest:
         if self.tools is not None and self.messages is None:
             raise InvalidRequestError("tools need chat messages, not a raw prompt", param="tools")
         # Text that cannot be encoded would fail deep in tokenisation; refuse it here, naming where it is.
-        if self.messages is not None:
+        if self.messages is not None and self.local_messages is None:  # the local ones are derived from these
             require_encodable([{"role": m.role, "content": m.content} for m in self.messages], "messages")
         require_encodable(self.prompt, "prompt")
         require_encodable(list(self.params.stop), "stop")
@@ -153,7 +157,7 @@ class Assistant:
         if request.messages is None:
             check_fits(self.engine.count_tokens(request.prompt or ""), reserve, self.n_ctx)
             return None
-        return fit_context(request.messages, self.engine.count_tokens, self.n_ctx, reserve, policy)
+        return fit_context(_local(request), self.engine.count_tokens, self.n_ctx, reserve, policy)
 
     # -- routing ---------------------------------------------------------------------------------------------
     def stream(self, request: ChatRequest) -> Iterator[Event]:
@@ -169,9 +173,9 @@ class Assistant:
         if spec.grammar is not None and request.params.grammar is not None:
             raise InvalidRequestError("a grammar cannot be combined with tools", param="grammar")
         assert request.messages is not None
-        # The generic tool format for every model for now (native call syntaxes are not parsed yet); local only.
+        # The generic tool format for every model for now (native call syntaxes are not parsed yet).
         prepared = dataclasses.replace(
-            request, messages=generic_messages(request.messages, spec), tools=None, route="local",
+            request, local_messages=generic_messages(request.messages, spec),
             params=request.params.model_copy(update={"grammar": spec.grammar or request.params.grammar}))
         return with_calls(self._routed(prepared, mode), spec)
 
@@ -218,10 +222,10 @@ class Assistant:
         if request.messages is not None and self.escalator.active:
             reserve = reserve_for(request.params.max_tokens, self.settings.engine.reserve_tokens)
             try:  # counted before generating: an overflow escalates instead of truncating
-                budget = fit_context(request.messages, self.engine.count_tokens, self.n_ctx, reserve, "error")
+                budget = fit_context(_local(request), self.engine.count_tokens, self.n_ctx, reserve, "error")
             except ContextOverflowError as exc:
                 triggers.append(P.CONTEXT_OVERFLOW)
-                budget = BudgetResult(tuple(request.messages), exc.prompt_tokens, reserve, self.n_ctx,
+                budget = BudgetResult(tuple(_local(request)), exc.prompt_tokens, reserve, self.n_ctx,
                                       overflow_tokens=exc.prompt_tokens + reserve - self.n_ctx)
         if budget is None and not triggers:
             budget = self.budget(request)
@@ -294,7 +298,7 @@ class Assistant:
         # Counted from the moment the router turns to the cloud, so a slow local window cannot use it up.
         deadline = time.monotonic() + self.settings.cloud.deadline_s
         events = self.escalator.open_cloud(request.messages, request.params, pre.privacy, deadline,
-                                           request.cancel, trace, pre.prompt_tokens)
+                                           request.cancel, trace, pre.prompt_tokens, request.tools)
         if events is None or request.mode != "complete":
             return events
         try:  # nobody sees the answer before it ends: a cloud that breaks half-way is as good as unavailable
@@ -346,7 +350,13 @@ def _prompt(request: ChatRequest, budget: BudgetResult | None) -> Prompt:
     if budget is not None:
         return budget.messages
     assert request.prompt is not None or request.messages is not None
-    return request.prompt if request.prompt is not None else request.messages  # type: ignore[return-value]
+    return request.prompt if request.prompt is not None else _local(request)
+
+
+def _local(request: ChatRequest) -> Sequence[ChatMessage]:
+    """The conversation as the local model sees it."""
+    assert request.messages is not None
+    return request.local_messages if request.local_messages is not None else request.messages
 
 
 def _truncated(budget: BudgetResult | None) -> tuple[str, ...]:

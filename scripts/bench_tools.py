@@ -3,10 +3,15 @@
 the right tool, and % exactly right (right tool and arguments), per `tool_choice` mode.
 
     python3 scripts/bench_tools.py [--model smollm2-135m-instruct] [--choice required auto] [--threads 2]
-        [--out bench-results/bench_tools.json]
+        [--cloud] [--out bench-results/bench_tools.json]
 
 Greedy decoding on the real model through the Assistant (escalation off). Prints a table and writes JSON (with
 every request's call). Accuracy does not depend on machine load; no timings are reported.
+
+`--cloud` adds a second run with escalation on (the shipped calibration and `escalation.target_rate`) against a
+loopback cloud that always answers with the expected call (an oracle, the anchor of "a cloud that is right"):
+% escalated, % exactly right overall, and the local run's exact rate among the requests the score sent away
+against those it kept (a score that knows when the model is wrong sends away the wrong ones).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -133,7 +140,7 @@ def run(assistant, choice: str) -> dict:
     for text, expected in CASES:
         reply = assistant.complete(ChatRequest(messages=[ChatMessage("user", text)], params=params, tools=spec))
         rows.append({"request": text, "expected": {"name": expected[0], "arguments": expected[1]},
-                     **score(spec, reply, expected)})
+                     "route": reply.decision.route, **score(spec, reply, expected)})
     n = len(rows)
     called = [r for r in rows if r["calls"]]
     return {"choice": choice, "requests": n, "called_pct": 100 * len(called) / n,
@@ -142,24 +149,99 @@ def run(assistant, choice: str) -> dict:
             "exact_pct": 100 * sum(r["exact"] for r in rows) / n, "rows": rows}
 
 
+class OracleCloud:
+    """An OpenAI-compatible endpoint on a loopback port that streams the expected call of each of CASES' requests
+    (found by the conversation's last user message) in `delta.tool_calls` chunks."""
+
+    def __init__(self) -> None:
+        answers = {text: expected for text, expected in CASES}
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                user = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
+                name, arguments = answers[user]
+                call = {"index": 0, "id": "call_oracle", "type": "function",
+                        "function": {"name": name, "arguments": json.dumps(arguments)}}
+                events = [{"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [call]}}]},
+                          {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}]
+                payload = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+                payload += b"data: [DONE]\n\n"
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def escalated(settings, engine, local: dict, choice: str) -> dict:
+    """The run with escalation on against the oracle cloud, compared with the local run `local`."""
+    oracle = OracleCloud()
+    try:
+        cloudy = settings.model_copy(update={
+            "cloud": settings.cloud.model_copy(update={"base_url": oracle.url, "model": "oracle"}),
+            "escalation": settings.escalation.model_copy(update={"enabled": True, "audit": False})})
+        assistant = build_assistant(cloudy, engine)
+        result = run(assistant, choice)
+        assistant.close()
+    finally:
+        oracle.close()
+    sent = [lo["exact"] for lo, r in zip(local["rows"], result["rows"]) if r["route"] == "cloud"]
+    kept = [lo["exact"] for lo, r in zip(local["rows"], result["rows"]) if r["route"] != "cloud"]
+    return {**result, "escalated_pct": 100 * len(sent) / len(result["rows"]),
+            "local_exact_pct_of_escalated": 100 * sum(sent) / len(sent) if sent else None,
+            "local_exact_pct_of_kept": 100 * sum(kept) / len(kept) if kept else None}
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--choice", nargs="+", default=["required", "auto"], choices=["required", "auto"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cloud", action="store_true", help="also run with escalation to a loopback oracle cloud")
     ap.add_argument("--out", type=Path, default=Path("bench-results/bench_tools.json"))
     args = ap.parse_args()
     settings = load_settings(model=args.model, engine={"n_threads": args.threads, "n_ctx": 2048},
                              escalation={"enabled": False})
     assistant = build_assistant(settings)
     results = [run(assistant, choice) for choice in args.choice]
+    clouds = [escalated(settings, assistant.scheduler, r, r["choice"]) for r in results] if args.cloud else []
     print(f"model {assistant.model_info.id}, {len(CASES)} requests, greedy")
     print(f"{'tool_choice':<12}{'called %':>10}{'valid % of calls':>18}{'right tool %':>14}{'exact %':>9}")
     for r in results:
         print(f"{r['choice']:<12}{r['called_pct']:>10.1f}{r['valid_pct_of_calls']:>18.1f}{r['tool_right_pct']:>14.1f}"
               f"{r['exact_pct']:>9.1f}")
+    if clouds:
+        print(f"with escalation to an oracle cloud (target rate {settings.escalation.target_rate:g}):")
+        print(f"{'tool_choice':<12}{'escalated %':>12}{'exact %':>9}{'local exact % of escalated':>28}"
+              f"{'of kept':>9}")
+        for r in clouds:
+            print(f"{r['choice']:<12}{r['escalated_pct']:>12.1f}{r['exact_pct']:>9.1f}"
+                  f"{_pct(r['local_exact_pct_of_escalated']):>28}{_pct(r['local_exact_pct_of_kept']):>9}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": assistant.model_info.id, "results": results}, indent=2) + "\n")
+    args.out.write_text(json.dumps({"model": assistant.model_info.id, "results": results, "cloud": clouds},
+                                   indent=2) + "\n")
     print(f"wrote {args.out}")
     assistant.close()
     assistant.engine.close()

@@ -17,7 +17,9 @@ from ..engine.events import ChatMessage
 from ..engine.sampling import SamplingParams
 from ..errors import CloudError
 from ..settings import CloudSettings
+from ..tools import ToolSpec
 from .breaker import CircuitBreaker
+from .wire import CallDelta, parse_call_deltas, wire_messages, wire_tools
 
 _RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -32,6 +34,8 @@ class CloudChunk:
     """Set on the chunk that ends the answer."""
     usage: dict | None = None
     """Token usage when the endpoint reports it."""
+    calls: tuple[CallDelta, ...] = ()
+    """Fragments of tool calls (requests with tools)."""
 
 
 class CloudClient:
@@ -57,12 +61,12 @@ class CloudClient:
         self._http.close()
 
     def stream(self, messages: Sequence[ChatMessage], params: SamplingParams, deadline: float,
-               cancel: threading.Event | None = None) -> Iterator[CloudChunk]:
-        """Chunks of the answer. The first one is returned only once the cloud has produced text (or
-        finished), before `deadline` (a `time.monotonic()` value); until then failures are retried. Raises
-        CloudError."""
+               cancel: threading.Event | None = None, tools: ToolSpec | None = None) -> Iterator[CloudChunk]:
+        """Chunks of the answer. The first one is returned only once the cloud has produced text or a tool call
+        (or finished), before `deadline` (a `time.monotonic()` value); until then failures are retried. `tools`:
+        offered to the cloud as OpenAI `tools`/`tool_choice`. Raises CloudError."""
         self._admit()
-        response, lines, first = self._open(messages, params, deadline, cancel)
+        response, lines, first = self._open(self._body(messages, params, tools), deadline, cancel)
         self.breaker.record_success()
         return self._rest(response, lines, first, cancel)
 
@@ -84,9 +88,8 @@ class CloudClient:
         if not self.breaker.allow():
             raise CloudError("the cloud is failing; its circuit breaker is open", cause="breaker_open")
 
-    def _open(self, messages: Sequence[ChatMessage], params: SamplingParams, deadline: float,
+    def _open(self, body: dict, deadline: float,
               cancel: threading.Event | None) -> tuple[httpx.Response, Iterator[str], CloudChunk]:
-        body = self._body(messages, params)
         attempt = 0
         while True:
             try:
@@ -154,10 +157,11 @@ class CloudClient:
         finally:
             response.close()
 
-    def _body(self, messages: Sequence[ChatMessage], params: SamplingParams) -> dict:
-        body: dict = {"model": self.settings.model, "stream": True,
-                      "messages": [{"role": m.role, "content": m.content} for m in messages],
+    def _body(self, messages: Sequence[ChatMessage], params: SamplingParams, tools: ToolSpec | None) -> dict:
+        body: dict = {"model": self.settings.model, "stream": True, "messages": wire_messages(messages),
                       "temperature": params.temperature, "top_p": params.top_p}
+        if tools is not None:
+            body.update(wire_tools(tools))
         if params.max_tokens:
             body["max_tokens"] = params.max_tokens
         if params.stop:
@@ -184,7 +188,7 @@ def _first_chunk(chunks: Iterator[CloudChunk], deadline: float, cancel: threadin
     """The first chunk with text (or the final one), before the deadline."""
     try:
         for chunk in chunks:
-            if chunk.text or chunk.finish_reason is not None:
+            if chunk.text or chunk.calls or chunk.finish_reason is not None:
                 return chunk
             if time.monotonic() > deadline:
                 raise CloudError("the cloud did not start answering before the deadline", cause="timeout")
@@ -222,6 +226,7 @@ def _parse(payload: str) -> CloudChunk:
         text = delta.get("content") or ""
         if not isinstance(text, str):
             raise TypeError("content is not text")
-        return CloudChunk(text, choice.get("finish_reason"), data.get("usage"))
+        return CloudChunk(text, choice.get("finish_reason"), data.get("usage"),
+                          parse_call_deltas(delta.get("tool_calls")))
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         raise CloudError("the cloud sent a malformed stream chunk", cause="malformed") from None

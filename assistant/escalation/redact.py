@@ -7,10 +7,14 @@ numbers (9-15 digits, or 7+ after a `+`), and user-configured terms (case-insens
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+
+from ..engine.events import ChatMessage
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
@@ -116,6 +120,22 @@ class Redactor:
     def restore(self, text: str) -> str:
         return _PLACEHOLDER.sub(lambda m: self.mapping.get(m.group(0), m.group(0)), text)
 
+    def redact_message(self, message: ChatMessage) -> ChatMessage:
+        """`message` with its text, and its tool calls' arguments, redacted (tool results are `tool` messages'
+        text)."""
+        calls = tuple(dataclasses.replace(c, arguments=self.redact_arguments(c.arguments))
+                      for c in message.tool_calls)
+        return dataclasses.replace(message, content=self.redact(message.content), tool_calls=calls)
+
+    def redact_arguments(self, arguments: str) -> str:
+        """A call's arguments (JSON text) with every string value redacted, so the JSON stays valid whatever a
+        placeholder replaces (text that is not JSON is redacted as text)."""
+        return _map_json(arguments, self.redact)
+
+    def restore_arguments(self, arguments: str) -> str:
+        """The cloud's call arguments with placeholders in string values put back (escaped as JSON needs)."""
+        return _map_json(arguments, self.restore)
+
     def restore_stream(self, chunks: Iterable[str]) -> Iterator[str]:
         """Restore placeholders in streamed text, holding back a tail that may start a placeholder."""
         pending = ""
@@ -127,6 +147,24 @@ class Redactor:
                 pending = pending[cut:]
         if pending:
             yield self.restore(pending)
+
+
+def _map_json(text: str, fn: Callable[[str], str]) -> str:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return fn(text)
+
+    def walk(v):
+        if isinstance(v, str):
+            return fn(v)
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}  # keys are the schema's property names
+        return v
+
+    return json.dumps(walk(value), ensure_ascii=False)
 
 
 def _safe_cut(text: str) -> int:

@@ -7,6 +7,7 @@ the fit on the window's distribution signals, which costs no extra pass."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -15,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..engine.events import ChatMessage, Event, Finish, TextDelta, Timings, TokenEvent, Usage
+from ..engine.events import ChatMessage, Event, Finish, TextDelta, Timings, TokenEvent, ToolCall, Usage
 from ..engine.sampling import SamplingParams
 from ..errors import CloudError, HearthError
 from ..settings import Privacy, Settings
+from ..tools import ToolSpec
 from .audit import AuditLog
 from .cloud import CloudChunk, CloudClient
 from .defaults import Mode
@@ -26,6 +28,7 @@ from .probe import AnswerStates, model_sha256, probe_unavailable
 from .redact import Redactor
 from .scoring import Probe, load_calibration
 from .signals import compute_signals
+from .wire import CallAssembler
 
 log = logging.getLogger("hearth.escalation")
 
@@ -170,39 +173,52 @@ class Escalator:
 
     def open_cloud(self, messages: Sequence[ChatMessage], params: SamplingParams, privacy: Privacy,
                    deadline: float, cancel: threading.Event | None, trace: Trace,
-                   prompt_tokens: int) -> Iterator[Event] | None:
-        """The cloud's answer as events once it has started (before `deadline`), or None if it cannot."""
+                   prompt_tokens: int, tools: ToolSpec | None = None) -> Iterator[Event] | None:
+        """The cloud's answer as events once it has started (before `deadline`), or None if it cannot. With
+        `tools` the cloud is offered them and its calls come back as `ToolCall` events (each of an offered tool,
+        with a JSON object of arguments, else CloudError mid-stream). Under privacy `redact` the text, the tool
+        calls' arguments and the tool results are redacted on the way out and restored on the way back."""
         redactor = Redactor(self.settings.escalation.redact_terms) if privacy == "redact" else None
-        outgoing = ([ChatMessage(m.role, redactor.redact(m.content)) for m in messages] if redactor
-                    else messages)
+        outgoing = [redactor.redact_message(m) for m in messages] if redactor else messages
         trace.redactions = redactor.count if redactor else 0
         opened = time.monotonic()
         try:
-            chunks = self.cloud.stream(outgoing, params, deadline, cancel)
+            chunks = self.cloud.stream(outgoing, params, deadline, cancel, tools)
         except CloudError as exc:
             trace.cloud_error, trace.cloud_ms = exc.cause, (time.monotonic() - opened) * 1000
             return None
         trace.cloud_ms = (time.monotonic() - opened) * 1000
-        return self._events(chunks, redactor, trace, prompt_tokens, cancel)
+        return self._events(chunks, redactor, trace, prompt_tokens, cancel, CallAssembler(tools))
 
     def _events(self, chunks: Iterator[CloudChunk], redactor: Redactor | None, trace: Trace,
-                prompt_tokens: int,
-                cancel: threading.Event | None) -> Iterator[Event]:
+                prompt_tokens: int, cancel: threading.Event | None,
+                calls: CallAssembler) -> Iterator[Event]:
         first_at = time.monotonic()
         last: dict[str, Any] = {"finish": None, "usage": None, "n": 0}
+        done: list[ToolCall] = []  # calls completed by the chunk whose text is being released
 
         def texts() -> Iterator[str]:
             for chunk in chunks:
                 last["n"] += 1
                 last["finish"] = chunk.finish_reason or last["finish"]
                 last["usage"] = chunk.usage or last["usage"]
+                done.extend(calls.feed(chunk.calls))
                 yield chunk.text
+            done.extend(calls.finish())
+
+        def released() -> Iterator[ToolCall]:
+            while done:
+                call = done.pop(0)
+                yield (dataclasses.replace(call, arguments=redactor.restore_arguments(call.arguments))
+                       if redactor else call)
 
         restored: Callable[[Iterator[str]], Iterator[str]] = redactor.restore_stream if redactor else iter
         try:
             for text in restored(texts()):
                 if text:
                     yield TextDelta(text)
+                yield from released()
+            yield from released()
         except CloudError as exc:
             trace.cloud_error = exc.cause
             raise

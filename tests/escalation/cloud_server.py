@@ -1,7 +1,9 @@
 """A small OpenAI-compatible "cloud" on a loopback port, with fault injection, for the escalation tests.
 
 It answers `POST /v1/chat/completions` with `CLOUD SAYS: <last user message>` (streamed in small chunks, so
-placeholders get split across chunk boundaries) and records every request it received.
+placeholders get split across chunk boundaries) and records every request it received. A streamed request with
+`tools` (and a `tool_choice` other than `none`) is answered with one call of the named tool, else of the first
+one, whose arguments are `{"text": <last user message>}`, streamed in OpenAI's `delta.tool_calls` fragments.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class Fault:
     kind: str
     """`status` (reply `status`), `delay` (wait `delay_s` before answering), `hold` (wait until the cloud's
     `release` event is set, at most `delay_s`), `malformed` (broken JSON chunk), `drop` (close the connection after
-    the first chunk), `slow` (wait `delay_s` between chunks)."""
+    the first chunk), `slow` (wait `delay_s` between chunks), `bad_call` (call a tool the request did not offer,
+    with arguments that are not JSON)."""
     status: int = 500
     """HTTP status for `status`."""
     delay_s: float = 0.0
@@ -81,8 +84,22 @@ class FakeCloud:
 
     @staticmethod
     def answer_for(body: dict) -> str:
+        return PREFIX + FakeCloud.last_user(body)
+
+    @staticmethod
+    def last_user(body: dict) -> str:
         users = [m["content"] for m in body.get("messages", []) if m.get("role") == "user"]
-        return PREFIX + (users[-1] if users else "")
+        return users[-1] if users else ""
+
+    @staticmethod
+    def call_for(body: dict) -> tuple[str, str] | None:
+        """The (tool name, arguments JSON) the cloud calls for `body`, or None (no tools offered)."""
+        choice = body.get("tool_choice", "auto")
+        if not body.get("tools") or choice == "none":
+            return None
+        name = (choice["function"]["name"] if isinstance(choice, dict)
+                else body["tools"][0]["function"]["name"])
+        return name, json.dumps({"text": FakeCloud.last_user(body)})
 
 
 def refused_url() -> str:
@@ -118,6 +135,11 @@ def _handler(cloud: FakeCloud) -> type[BaseHTTPRequestHandler]:
             if self.path != "/v1/chat/completions":
                 return self._json(404, {"error": {"message": "not found"}})
             text = cloud.answer_for(body)
+            call = cloud.call_for(body)
+            if call is not None and body.get("stream"):
+                if fault is not None and fault.kind == "bad_call":
+                    call = ("no_such_tool", "{not json")
+                return self._stream_call(*call)
             if not body.get("stream"):
                 return self._json(
                     200,
@@ -153,6 +175,21 @@ def _handler(cloud: FakeCloud) -> type[BaseHTTPRequestHandler]:
                 if fault is not None and fault.kind == "slow":
                     time.sleep(fault.delay_s)
             self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+
+        def _stream_call(self, name: str, arguments: str) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("connection", "close")
+            self.end_headers()
+            head = {"index": 0, "id": "call_cloud0", "type": "function", "function": {"name": name, "arguments": ""}}
+            self._event({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [head]}}]})
+            n = cloud.chunk_chars
+            for i in range(0, len(arguments), n):
+                piece = {"index": 0, "function": {"arguments": arguments[i : i + n]}}
+                self._event({"choices": [{"index": 0, "delta": {"tool_calls": [piece]}}]})
+            self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
 

@@ -167,3 +167,37 @@ def test_a_request_that_waits_for_its_first_event_is_answered(engine1, tmp_path)
         assert len(cloud.received) == 2
     finally:
         cloud.stop()
+
+
+def test_the_clouds_tool_calls_reach_the_openai_sdk_in_openais_shape(engine1, tmp_path):
+    """An escalated request with tools (here the `cloud` alias): the cloud's call comes back as
+    `message.tool_calls` with `finish_reason: "tool_calls"`, and streamed as deltas the SDK reassembles."""
+    from escalation.cloud_server import FakeCloud
+    from openai import OpenAI
+
+    tools = [{"type": "function", "function": {"name": "send_note", "description": "Send a note", "parameters": {
+        "type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}}]
+    ask = {"model": "cloud", "messages": [{"role": "user", "content": "Note: buy milk"}], "tools": tools,
+           "tool_choice": "required", "max_tokens": 32}
+    cloud = FakeCloud().start()
+    try:
+        settings = load_settings(model="ignored", home=tmp_path, cloud={
+            "base_url": cloud.url, "model": "big-model", "retries": 0, "deadline_s": 10})
+        with TestClient(create_app(settings, Assistant(engine1, settings))) as http:
+            sdk = OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=http)
+            whole = sdk.chat.completions.with_raw_response.create(**ask)
+            assert whole.headers["x-hearth-route"] == "cloud"
+            choice = whole.parse().choices[0]
+            assert choice.finish_reason == "tool_calls" and choice.message.content is None
+            [call] = choice.message.tool_calls
+            assert (call.id, call.function.name) == ("call_cloud0", "send_note")
+            assert json.loads(call.function.arguments) == {"text": "Note: buy milk"}
+            with sdk.chat.completions.stream(**ask) as stream:
+                for _ in stream:
+                    pass
+                final = stream.get_final_completion().choices[0]
+            assert final.finish_reason == "tool_calls"
+            assert [json.loads(c.function.arguments) for c in final.message.tool_calls] == [{"text": "Note: buy milk"}]
+        assert [r.body["tool_choice"] for r in cloud.received] == ["required", "required"]
+    finally:
+        cloud.stop()
