@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..engine.events import ChatMessage, ToolCall
 from ..errors import CloudError
 from ..tools import ToolSpec
+from ..tools.parse import new_call_id
 
 
 def wire_messages(messages: Sequence[ChatMessage]) -> list[dict]:
@@ -122,6 +123,4 @@ class CallAssembler:
         if not isinstance(parsed, dict):
             raise CloudError(f"the cloud's call of {name} has arguments that are not a JSON object",
                              cause="malformed")
-        from ..tools.parse import new_call_id
-
         return ToolCall(id=call_id or new_call_id(), name=name, arguments=arguments, index=index)
