@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +25,25 @@ def _with_home(settings: Settings, home: Path | None) -> Settings:
     if home is None:
         return settings
     return settings.model_copy(update={"voice": settings.voice.model_copy(update={"home_file": home})})
+
+
+async def _until_signalled(work: Awaitable[None]) -> None:
+    """Await `work` until SIGINT or SIGTERM, then cancel it.
+
+    Why not KeyboardInterrupt: the signal can land on one of llama.cpp's or the speech models' threads while the
+    event loop sleeps in select() with no timeout, and before Python 3.11 nothing then wakes the loop to raise it
+    (the server hung on Ctrl-C). A loop signal handler writes to the loop's wake-up fd, whichever thread gets it."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        err.print("stopped")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def _background_assistant(settings: Settings):
@@ -161,10 +182,8 @@ def wyoming(uri: Annotated[str | None, typer.Option(
             err.print(f"[yellow]note:[/] {note}", markup=True)
         service = VoiceService(stack)
         assistant.start()
-        asyncio.run(serve(service, uri or settings.voice.wyoming_uri,
-                          on_ready=lambda where: err.print(f"Wyoming server listening on {where}")))
-    except KeyboardInterrupt:
-        err.print("stopped")
+        asyncio.run(_until_signalled(serve(service, uri or settings.voice.wyoming_uri,
+                                           on_ready=lambda where: err.print(f"Wyoming server listening on {where}"))))
     except OSError as exc:
         raise InvalidRequestError(f"cannot listen on {uri or settings.voice.wyoming_uri}: {exc.strerror or exc}",
                                   param="uri") from None
