@@ -254,6 +254,8 @@ class Assistant:
         wanted = request.params.top_logprobs
         params = request.params.model_copy(update={"top_logprobs": max(wanted, 2)})  # the margin signal
         local = self.scheduler.generate(_prompt(request, pre.budget), params, cancel=request.cancel)
+        if request.tools is not None and request.tools.offered:
+            mode = "tools"  # a call's tokens are mostly forced structure: they have their own fit
         try:
             try:
                 head = _take_window(local, self.escalator.windows[mode])

@@ -113,8 +113,8 @@ class EscalationSettings(_Group):
                                "should escalate; the threshold is read from the calibration's held-out score "
                                "distribution under the default sampler.")
     threshold: float | None = Field(None, ge=0.0, le=1.0, description="Fixed combined low-confidence score "
-                                    "(calibrated P(wrong)) of a streamed answer's decision window above which to "
-                                    "escalate; default: the one that escalates `target_rate`.")
+                                    "(calibrated P(wrong)) of a streamed answer's decision window (and of a tool "
+                                    "call) above which to escalate; default: the one that escalates `target_rate`.")
     decision_window: int | None = Field(None, ge=1, description="Tokens of a streamed answer buffered and scored "
                                         "before deciding; default: the window the calibration was fit for.")
     complete_threshold: float | None = Field(None, ge=0.0, le=1.0, description="Like `threshold`, for "

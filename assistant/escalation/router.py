@@ -26,7 +26,7 @@ from .cloud import CloudChunk, CloudClient
 from .defaults import Mode
 from .probe import AnswerStates, model_sha256, probe_unavailable
 from .redact import Redactor
-from .scoring import Probe, load_calibration
+from .scoring import Calibration, Probe, load_calibration
 from .signals import compute_signals
 from .wire import CallAssembler
 
@@ -79,6 +79,18 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _tool_calibration(directory, fallback: Calibration) -> Calibration:
+    """The tool-call fit (`tool_fit --out DIR`, then `escalation.calibration_dir = DIR`); without one, calls are
+    scored with `fallback`, the non-streamed answers' fit, which escalates nearly every call. None ships yet: the
+    first fit (default sampler) escalated 2.4% of greedy calls, its sampled-token signals shift with the
+    temperature (see tool_fit)."""
+    try:
+        return load_calibration("tools", directory)
+    except FileNotFoundError:
+        log.info("escalation: no tool-call calibration; tool calls are scored with the answers' fit")
+        return fallback
+
+
 class Escalator:
     """Owns the cloud client (with its breaker), the calibrated scores and the audit log of one Assistant."""
 
@@ -89,15 +101,16 @@ class Escalator:
         self.settings = settings
         self.cloud = cloud or CloudClient(settings.cloud)
         esc = settings.escalation
-        self.calibrations = {mode: load_calibration(mode, esc.calibration_dir)
-                             for mode in ("stream", "complete")}
-        windows = {"stream": esc.decision_window, "complete": esc.complete_window}
+        self.calibrations = {mode: load_calibration(mode, esc.calibration_dir) for mode in ("stream", "complete")}
+        self.calibrations["tools"] = _tool_calibration(esc.calibration_dir, self.calibrations["complete"])
+        # A call is scored whole: the tool calibration's window covers every call it was fit on.
+        windows = {"stream": esc.decision_window, "complete": esc.complete_window, "tools": None}
         self.windows = {mode: windows[mode] or self.calibrations[mode].window for mode in windows}
         self.states: AnswerStates | None = None
         self.probes, self.probe_off = self._probes(scheduler)
         # A fixed threshold wins (for whichever score is used); otherwise the one that escalates `target_rate`
         # of held-out answers, read from that score's own validation quantiles.
-        fixed = {"stream": esc.threshold, "complete": esc.complete_threshold}
+        fixed = {"stream": esc.threshold, "complete": esc.complete_threshold, "tools": esc.threshold}
         self.fit_thresholds = {mode: fixed[mode] if fixed[mode] is not None
                                else self.calibrations[mode].threshold_for(esc.target_rate) for mode in fixed}
         self.thresholds = {mode: fixed[mode] if fixed[mode] is not None
