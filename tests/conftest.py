@@ -13,9 +13,10 @@ import pytest
 from assistant.settings import DEFAULT_MODEL, default_home, load_settings
 
 # Tests must not pick up a developer's HEARTH_* environment, except where the model cache lives and the knobs of
-# the suite's own depth (the soak's length, the fuzzer's examples per operation, the sampled tool calls), which
-# CI sets per interpreter.
-_KEPT = ("HEARTH_HOME", "HEARTH_TEST_HOME", "HEARTH_SOAK_S", "HEARTH_FUZZ_EXAMPLES", "HEARTH_TOOL_CALLS")
+# the suite's own depth (the soak's length, the fuzzer's examples per operation, the sampled tool calls, the calls
+# of the calibration fit), which CI sets per interpreter.
+_KEPT = ("HEARTH_HOME", "HEARTH_TEST_HOME", "HEARTH_SOAK_S", "HEARTH_FUZZ_EXAMPLES", "HEARTH_TOOL_CALLS",
+         "HEARTH_TOOL_FIT_CALLS")
 for _key in [k for k in os.environ if k.startswith("HEARTH_") and k not in _KEPT]:
     del os.environ[_key]
 
