@@ -17,7 +17,16 @@ import numpy as np
 
 from ..errors import InvalidRequestError
 from .defaults import CALIBRATION_DIR, Mode
-from .heldout import Rows, build_rows, fit_combination, fit_state_probe, judge, risk
+from .heldout import (
+    SPLITS,
+    Rows,
+    build_rows,
+    fit_combination,
+    fit_state_probe,
+    judge,
+    require_both_outcomes,
+    risk,
+)
 from .scoring import Calibration, Probe
 from .signals import DISTRIBUTION_SIGNALS, SIGNALS
 from .sweep import STATE_WINDOW, Collector, Question, Sample, sweep
@@ -26,7 +35,6 @@ DATASET = CALIBRATION_DIR / "qa_graded.jsonl"
 """The graded development set shipped with Hearth (1,070 questions over 9 kinds, split by template)."""
 FEATURES: tuple[str, ...] = DISTRIBUTION_SIGNALS
 """The shipped combination: the per-step distribution signals (sampler-independent, no extra pass)."""
-SPLITS = ("train", "validation", "test")
 
 
 def load_dataset(path: Path) -> list[Question]:
@@ -96,12 +104,7 @@ def fit(samples: Sequence[Sample], questions: Sequence[Question], windows: Mappi
 
     Raises InvalidRequestError when a split lacks right or wrong answers (nothing to learn or judge)."""
     by_id = {q.id: q for q in questions}
-    for split in SPLITS:
-        wrong = [s.wrong for s in samples if by_id[s.qid].split == split]
-        if sum(wrong) < 2 or len(wrong) - sum(wrong) < 2:
-            raise InvalidRequestError(
-                f"the {split} split has {len(wrong) - sum(wrong)} right and {sum(wrong)} wrong answers; "
-                "calibration needs at least two of each in every split", param="dataset")
+    require_both_outcomes(samples, by_id, "answers")
     seeds = sorted({s.seed for s in samples})
     data: dict = {"model": model["id"], "questions": len(questions), "answers": len(samples), "seeds": seeds,
                   "target_rate": target_rate, "features": list(FEATURES),

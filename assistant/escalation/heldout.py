@@ -11,11 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InvalidRequestError
 from . import evaluate as E
 from .grading import agreement
 from .scoring import Calibration, fit_logistic, threshold_for_rate
 from .signals import RISK_SIGN, compute_signals
 from .sweep import Question, Sample
+
+SPLITS = ("train", "validation", "test")
+"""The held-out protocol's splits, in the order they are used."""
 
 L2_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 3000.0, 10000.0)
 """Ridge strengths tried for each fit; the one with the best validation AUROC wins. The top of the grid is
@@ -37,6 +41,19 @@ class Rows:
 
     def __len__(self) -> int:
         return len(self.qids)
+
+
+def require_both_outcomes(samples: Sequence[Sample], questions: Mapping[str, Question], what: str) -> None:
+    """Every split has at least two right and two wrong `what` (answers, calls): fewer leaves a fit nothing to
+    learn and a held-out number nothing to judge.
+
+    Raises InvalidRequestError naming the first split that falls short and its counts."""
+    for split in SPLITS:
+        wrong = [s.wrong for s in samples if questions[s.qid].split == split]
+        if sum(wrong) < 2 or len(wrong) - sum(wrong) < 2:
+            raise InvalidRequestError(f"the {split} split has {len(wrong) - sum(wrong)} right and {sum(wrong)} "
+                                      f"wrong {what}; a fit needs at least two of each in every split",
+                                      param="dataset")
 
 
 def build_rows(samples: Sequence[Sample], questions: Mapping[str, Question], split: str, window: int | None,

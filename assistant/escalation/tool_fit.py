@@ -32,7 +32,7 @@ from ..engine.events import ChatMessage, ToolCall
 from ..errors import InvalidRequestError
 from ..tools import Tool, ToolSpec
 from .defaults import CALIBRATION_DIR, calibration_file
-from .heldout import build_rows, fit_combination, judge, risk
+from .heldout import SPLITS, build_rows, fit_combination, judge, require_both_outcomes, risk
 from .scoring import Calibration
 from .signals import SIGNALS
 from .sweep import Question, Sample, answer_seed, serving_params
@@ -46,7 +46,6 @@ FEATURES: tuple[str, ...] = SIGNALS
 """All signals: a call is short and mostly forced, so the sampled tokens' own log-probabilities (the device
 and the value the model picked) carry what the distribution signals alone do not."""
 MAX_TOKENS = 96
-SPLITS = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -131,11 +130,8 @@ def fit(samples: Sequence[Sample], cases: Sequence[ToolCase], target_rate: float
     """The held-out report and the calibration (`mode: tools`). Raises InvalidRequestError when a split lacks
     right or wrong calls."""
     questions = {c.id: Question(c.id, c.request, (), None, c.intent, "tool", c.split, c.template) for c in cases}
+    require_both_outcomes(samples, questions, "calls")
     rows = {split: build_rows(samples, questions, split, window) for split in SPLITS}
-    for split, r in rows.items():
-        if r.wrong.sum() < 2 or len(r) - r.wrong.sum() < 2:
-            raise InvalidRequestError(f"the {split} split has {len(r) - int(r.wrong.sum())} right and "
-                                      f"{int(r.wrong.sum())} wrong calls; a fit needs two of each", param="dataset")
     cal = fit_combination(FEATURES, rows["train"], rows["validation"], window, target_rate)
     threshold = cal.threshold_for(target_rate)
     scores = np.array([cal.score(r) for r in rows["test"].signals])

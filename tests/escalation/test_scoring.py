@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from assistant.engine.events import TokenEvent, TopLogprob
-from assistant.escalation.heldout import Rows, fit_combination
+from assistant.errors import InvalidRequestError
+from assistant.escalation.heldout import Rows, fit_combination, require_both_outcomes
 from assistant.escalation.router import Escalator
 from assistant.escalation.scoring import Calibration, Probe, auroc, load_calibration, threshold_for_rate
 from assistant.escalation.signals import DISTRIBUTION_SIGNALS, SIGNALS, compute_signals
@@ -59,6 +60,18 @@ def test_held_out_fit_separates_and_keeps_every_weight_readable() -> None:
     assert rate == pytest.approx(0.3, abs=0.01)  # the threshold comes from validation
     free = fit_combination(("mean_entropy", "max_entropy"), train, val, 4, 0.3, signed=False)
     assert free.weights[1] < 0
+
+
+def test_a_fit_refuses_a_split_without_two_right_and_two_wrong() -> None:
+    from assistant.escalation.sweep import Question, Sample
+
+    questions = {f"{split}{i}": Question(f"{split}{i}", "q", (), None, "k", "g", split, 0)
+                 for split in ("train", "validation", "test") for i in range(4)}
+    samples = [Sample(qid, 0, "a", int(qid[-1]) % 2, [], 1.0) for qid in questions]
+    require_both_outcomes(samples, questions, "answers")  # two of each everywhere
+    samples[-1] = Sample("test3", 0, "a", 0, [], 1.0)  # test: three right, one wrong
+    with pytest.raises(InvalidRequestError, match="the test split has 3 right and 1 wrong answers"):
+        require_both_outcomes(samples, questions, "answers")
 
 
 def test_threshold_for_rate() -> None:
