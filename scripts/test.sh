@@ -4,7 +4,10 @@
 #   - Hearth with its test extras (compiles llama-cpp-python on first install: a few minutes)
 #   - the embedded default model and the speech models (Whisper base, Piper voice) into the store
 #     ($HEARTH_HOME, default ~/.cache/hearth)
-# then: python -m pytest (extra arguments are passed on).
+# then: python -m pytest in HEARTH_TEST_WORKERS pytest-xdist workers (default 2; 0 runs in this one process),
+# each test module in one worker; extra arguments are passed on. Two workers with one llama.cpp thread each finish
+# the suite about a quarter sooner on two cores than one process with two threads: much of a test's time is a
+# child process starting, a server coming up, a client waiting (tests/threads.py gives each worker its threads).
 # Environment: PYTHON (default python3), HEARTH_TEST_EXTRAS (default `test`, everything; CI's Python 3.10 run
 # uses voice,quantize,devices,test-tools: torch's CPU build is not to be had there, and the tests that need it skip).
 set -euo pipefail
@@ -35,4 +38,4 @@ PY=${PYTHON:-python3}
 for speech in whisper-base piper-joe-medium; do
     "$PY" -m assistant.cli pull "$speech" >/dev/null || echo "warning: could not pull $speech; its voice tests will skip" >&2
 done
-exec "$PY" -m pytest "$@"
+exec "$PY" -m pytest -n "${HEARTH_TEST_WORKERS:-2}" --dist loadfile "$@"

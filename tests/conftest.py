@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from assistant.settings import DEFAULT_MODEL, default_home, load_settings
+from tests.threads import ENV as THREAD_ENV
+from tests.threads import THREADS
 
 # Tests must not pick up a developer's HEARTH_* environment, except where the model cache lives and the knobs of
 # the suite's own depth (the soak's length, the fuzzer's examples per operation, the sampled tool calls, the calls
@@ -19,6 +21,16 @@ _KEPT = ("HEARTH_HOME", "HEARTH_TEST_HOME", "HEARTH_SOAK_S", "HEARTH_FUZZ_EXAMPL
          "HEARTH_TOOL_FIT_CALLS")
 for _key in [k for k in os.environ if k.startswith("HEARTH_") and k not in _KEPT]:
     del os.environ[_key]
+# Every engine and speech model the suite starts, in this process or a child, keeps to this worker's threads.
+os.environ.update(THREAD_ENV)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules that hold a `slow` test run first. scripts/test.sh's xdist workers take whole modules (`--dist
+    loadfile`) in collection order, and a minute-long module handed out last would leave one worker running alone
+    while the other idles. The sort is stable: the order within a module, and of the rest, is kept."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 @pytest.fixture(scope="session")
@@ -46,10 +58,10 @@ def store_home(tmp_path_factory: pytest.TempPathFactory, default_model_path: Pat
 
 @pytest.fixture(scope="session")
 def engine(default_model_path: Path):
-    """One loaded engine on the real default model for the whole test session (n_ctx 2048, 2 threads)."""
+    """One loaded engine on the real default model for the whole test session (n_ctx 2048, `THREADS` threads)."""
     from assistant.runtime import load_engine
 
-    settings = load_settings(model=str(default_model_path), engine={"n_ctx": 2048, "n_threads": 2})
+    settings = load_settings(model=str(default_model_path), engine={"n_ctx": 2048, "n_threads": THREADS})
     eng = load_engine(settings)
     yield eng
     eng.close()

@@ -11,21 +11,23 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.threads import ENV as THREAD_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 HEARTH = (sys.executable, "-m", "assistant.cli")
 """The argv that starts `hearth` (for Popen and pseudo-terminals; `run_hearth` for a command that ends)."""
-SMALL_ENGINE = {"HEARTH_ENGINE_N_CTX": "2048", "HEARTH_ENGINE_N_THREADS": "2"}
-"""The engine the chat tests start: a 2048-token context on two threads."""
+SMALL_ENGINE = {"HEARTH_ENGINE_N_CTX": "2048"}
+"""The engine the chat tests start: a 2048-token context (on the threads `tests.threads` gives every child)."""
 
 
 def hearth_env(home: Path | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment for a `hearth` child. With `home`: none of the developer's `HEARTH_*`
-    variables, and `HEARTH_HOME=home`; without it the environment is kept as is (the store the tests share).
-    `extra` is added last."""
+    variables but the thread budget (`tests.threads.ENV`), and `HEARTH_HOME=home`; without it the environment is
+    kept as is (the store the tests share). `extra` is added last."""
     if home is None:
         env = dict(os.environ)
     else:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")} | THREAD_ENV
         env["HEARTH_HOME"] = str(home)
     return env | dict(extra or {})
 

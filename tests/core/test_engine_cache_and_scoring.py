@@ -9,6 +9,7 @@ import numpy as np
 
 from assistant.engine import ChatMessage, Finish, SamplingParams, TokenEvent
 from assistant.engine.llamacpp_load import load_model
+from tests.threads import THREADS
 
 
 def test_follow_up_turn_reuses_the_history(engine):
@@ -36,7 +37,7 @@ def _rescore(model_path, prompt_tokens, gen_tokens):
     cp = L.llama_context_default_params()
     seq = prompt_tokens + gen_tokens
     cp.n_ctx = cp.n_batch = cp.n_ubatch = max(256, len(seq))
-    cp.n_threads = cp.n_threads_batch = 2
+    cp.n_threads = cp.n_threads_batch = THREADS
     ctx = L.llama_init_from_model(model, cp)
     batch = L.llama_batch_init(len(seq), 0, 1)
     try:

@@ -9,6 +9,7 @@ from assistant.engine.events import ChatMessage, TokenEvent
 from assistant.engine.llamacpp_embed import HiddenStates
 from assistant.engine.sampling import SamplingParams
 from assistant.errors import ContextOverflowError
+from tests.threads import THREADS
 
 QUESTION = [ChatMessage("user", "What is the capital of France?")]
 
@@ -16,7 +17,7 @@ QUESTION = [ChatMessage("user", "What is the capital of France?")]
 @pytest.fixture(scope="module")
 def hidden(engine):
     # TODO(lead): the engine's public accessor for its loaded model, once it has one.
-    states = HiddenStates(engine.model_handle, n_ctx=256, n_threads=2)
+    states = HiddenStates(engine.model_handle, n_ctx=256, n_threads=THREADS)
     yield states
     states.close()
 
@@ -51,7 +52,7 @@ def test_decoding_in_chunks_gives_the_same_states(engine, hidden: HiddenStates) 
     tokens = engine.prompt_tokens(QUESTION) + engine.tokenize(" The capital of France is Paris.", special=False)
     wanted = [0, 9, len(tokens) - 3, -1]  # in the first, a middle and the last of the 8-token chunks
     whole, _ = hidden.run(tokens, wanted)
-    with HiddenStates(engine.model_handle, n_ctx=256, n_threads=2, n_batch=8) as chunked:
+    with HiddenStates(engine.model_handle, n_ctx=256, n_threads=THREADS, n_batch=8) as chunked:
         pieces, logits = chunked.run(tokens, wanted, [-1])
     assert len(tokens) > 16 and pieces.shape == whole.shape and logits.shape == (1, chunked.n_vocab)
     np.testing.assert_allclose(pieces, whole, rtol=0, atol=2e-2 * np.abs(whole).max())

@@ -16,6 +16,7 @@ from assistant.errors import EngineBusyError
 from assistant.runtime import load_engine
 from assistant.scheduler import Scheduler
 from assistant.settings import load_settings
+from tests.threads import THREADS
 
 # Per-token |logprob difference| allowed between a sequence decoded alone and the same one in a batch with others.
 # llama.cpp's CPU matmul switches kernels when a forward pass holds 64 tokens or more (measured here: the same
@@ -38,7 +39,7 @@ REQUESTS = [
 @pytest.fixture(scope="module")
 def scheduler(default_model_path):
     settings = load_settings(model=str(default_model_path),
-                             engine={"n_ctx": 4096, "n_threads": 2, "parallel": 4, "n_batch": 256})
+                             engine={"n_ctx": 4096, "n_threads": THREADS, "parallel": 4, "n_batch": 256})
     engine = load_engine(settings)
     sched = Scheduler(engine, max_queue=2)
     yield sched

@@ -52,6 +52,7 @@ def test_a_call_is_right_only_when_it_is_exactly_the_one_expected() -> None:
     assert not T.is_right([], case)
 
 
+@pytest.mark.slow
 def test_the_fit_on_real_calls_writes_a_calibration_the_router_loads(make_assistant, tmp_path) -> None:
     cases = [c for c in T.load_tool_set() if c.template in (0, 3, 4, 5, 8, 9)]  # train, validation, test
     samples = T.collect(make_assistant(escalation={"enabled": False}), cases[::max(1, len(cases) // FIT_CALLS)], 1)

@@ -8,11 +8,12 @@ from assistant.cli.bench import bench
 from assistant.gguf_meta import read_gguf
 from assistant.planner import decode_bound_tok_s, shape_from_gguf
 from assistant.settings import load_settings
+from tests.threads import THREADS
 
 
 def test_bench_reports_speeds_memory_and_share_of_bound(engine, default_model_path, model_home):
     settings = load_settings(home=model_home, model=str(default_model_path),
-                             engine={"n_ctx": 2048, "n_threads": 2},
+                             engine={"n_ctx": 2048, "n_threads": THREADS},
                              device={"profile": "host-cpu", "host_bandwidth_gbs": 10.0})  # the engine runs on the CPU
     r = bench(settings, prompt_tokens=24, gen_tokens=4, runs=1, engine=engine)
     assert 12 <= r["prompt_tokens"] <= 24 and 1 <= r["completion_tokens"] <= 4

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.threads import ENV as THREAD_ENV
+
 # A multilingual training text, so byte fallback and multi-byte merges are exercised.
 _CORPUS_LINES = [
     "The quick brown fox jumps over the lazy dog while 42 cats watch.",
@@ -234,6 +236,6 @@ def smol_hf_dir(tmp_path_factory: pytest.TempPathFactory, default_model_path: Pa
 @pytest.fixture(scope="session")
 def quiet_env() -> dict[str, str]:
     """Environment for CLI subprocesses: passive OpenMP waits keep llama.cpp fast on a shared 2-core box."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")} | THREAD_ENV
     env.update(OMP_WAIT_POLICY="PASSIVE", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     return env

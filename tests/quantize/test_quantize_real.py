@@ -13,10 +13,11 @@ import pytest
 
 from assistant.settings import load_settings
 from tests.hearth_cli import HEARTH
+from tests.threads import THREADS
 
 # Two full builds run in the module fixture; on a shared 2-core machine under load that can pass the default
 # 300 s per-test guard, so this module gets a longer one.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 # Small calibration/evaluation so the test stays within its time budget; the ratios still separate the
 # presets.
@@ -28,7 +29,7 @@ SMALL = [
     "--quantize-ctx",
     "256",
     "--quantize-threads",
-    "2",
+    str(THREADS),
     "--json",
 ]
 
@@ -96,7 +97,7 @@ def test_registered_build_chats(builds: dict) -> None:
     from assistant.runtime import build_assistant, open_store
 
     name = builds["Q4_K_M"]["store_name"]
-    settings = load_settings(home=builds["home"], model=name, engine={"n_ctx": 512, "n_threads": 2})
+    settings = load_settings(home=builds["home"], model=name, engine={"n_ctx": 512, "n_threads": THREADS})
     stored = open_store(settings).get(name)
     assert stored is not None and stored.source == "quantize"
     assert Path(stored.extra["manifest"]).is_file()

@@ -163,6 +163,7 @@ def _cap_texts(body: dict) -> None:
             message["content"] = message["content"][:64]
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_no_server_errors(case, live):

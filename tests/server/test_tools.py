@@ -13,6 +13,7 @@ from conftest import start_server, stop_server
 from tool_fixtures import TOOLS, check_call
 
 from assistant.settings import DEFAULT_MODEL
+from tests.threads import THREADS
 
 ASK = [{"role": "user", "content": "It is too dark in the kitchen, please help."}]
 
@@ -180,7 +181,7 @@ def wide(model_home):
     """A server with 8 slots, so each request's 8 choices are decoded together, on both cores: its client waits
     for whole answers, so nothing else competes for them while it decodes."""
     server = start_server(DEFAULT_MODEL, model_home, "--n-ctx", "2048", "--parallel", "8", "--queue-size", "2",
-                          "--no-escalation-audit", threads=2)
+                          "--no-escalation-audit", threads=THREADS)
     yield server
     stop_server(server)
 

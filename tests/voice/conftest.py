@@ -14,6 +14,7 @@ import pytest
 
 from assistant.settings import load_settings
 from assistant.voice.audio import RATE, normalize_pcm, to_int16, wav_bytes
+from tests.threads import THREADS
 
 # How each built-in wake word is written for espeak-ng so that it sounds like the phrase the model was trained on.
 # ("mycroft" is read as "mick-roft"; okay_nabu scores highest with a female en-us voice.)
@@ -89,7 +90,7 @@ def wake_audio():
 @pytest.fixture(scope="session")
 def voice_settings(default_model_path: Path):
     """Settings for voice tests: the real default model, greedy short replies (deterministic, quick)."""
-    return load_settings(model=str(default_model_path), engine={"n_ctx": 2048, "n_threads": 2},
+    return load_settings(model=str(default_model_path), engine={"n_ctx": 2048, "n_threads": THREADS},
                          sampling={"temperature": 0.0, "seed": 1}, voice={"max_tokens": 32, "reply_timeout_s": 180.0})
 
 

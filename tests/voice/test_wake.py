@@ -55,6 +55,7 @@ def test_refractory_period_suppresses_repeats(detector, wake_audio, sound):
         detector.refractory_s = 2.0
 
 
+@pytest.mark.slow
 def test_no_wake_word_in_five_minutes_of_other_speech_and_noise(detector, speak, sound):
     silence, noise = sound.silence, sound.noise
     speech = b"".join(speak(text, voice) + silence(0.4)
