@@ -66,9 +66,11 @@ def test_the_fit_on_real_calls_writes_a_calibration_the_router_loads(make_assist
         assert "a fit needs at least two of each" in exc.message
         return
     assert cal.features == SIGNALS and cal.meta["mode"] == "tools" and 0.0 <= report["test"]["auroc"][0] <= 1.0
-    path = calibration_file("tools", tmp_path)
+    # Into this test's own directory: `calibration_file` falls back to the shipped file while the directory has
+    # none, and writing there would ship this fit (and change every later test's routing).
+    path = tmp_path / TOOLS_FILE
     path.write_text(cal.to_json())
-    assert Calibration.load(path) == cal
+    assert calibration_file("tools", tmp_path) == path and Calibration.load(path) == cal
 
 
 def test_tool_requests_are_scored_with_the_directorys_tool_calibration(make_assistant, cloud, tmp_path) -> None:
