@@ -33,7 +33,7 @@ from .escalation.defaults import Mode
 from .escalation.router import Escalator, Trace
 from .scheduler import Scheduler
 from .settings import Privacy, Settings
-from .tools import ToolSpec, generic_messages, with_calls
+from .tools import ToolSpec, call_format, local_view, with_calls
 
 RouteHint = Literal["auto", "local", "cloud"]
 
@@ -72,6 +72,9 @@ class ChatRequest:
     local_messages: Sequence[ChatMessage] | None = None
     """What the local model is shown instead of `messages` (set by the Assistant: the conversation in the
     generic tool format); the cloud always gets `messages` and `tools` as the client sent them."""
+    local_tools: tuple[dict, ...] | None = None
+    """The tools the local model's own chat template is given (set by the Assistant for a template that knows
+    tools: `tools.formats`), as OpenAI `tools` entries."""
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -157,7 +160,7 @@ class Assistant:
         if request.messages is None:
             check_fits(self.engine.count_tokens(request.prompt or ""), reserve, self.n_ctx)
             return None
-        return fit_context(_local(request), self.engine.count_tokens, self.n_ctx, reserve, policy)
+        return fit_context(_local(request), self._counter(request), self.n_ctx, reserve, policy)
 
     # -- routing ---------------------------------------------------------------------------------------------
     def stream(self, request: ChatRequest) -> Iterator[Event]:
@@ -173,11 +176,26 @@ class Assistant:
         if spec.grammar is not None and request.params.grammar is not None:
             raise InvalidRequestError("a grammar cannot be combined with tools", param="grammar")
         assert request.messages is not None
-        # The generic tool format for every model for now (native call syntaxes are not parsed yet).
-        prepared = dataclasses.replace(
-            request, local_messages=generic_messages(request.messages, spec),
-            params=request.params.model_copy(update={"grammar": spec.grammar or request.params.grammar}))
-        return with_calls(self._routed(prepared, mode), spec)
+        fmt = call_format(self.engine.info.tool_syntax)
+        messages, tools = local_view(request.messages, spec, fmt)
+        grammar = spec.grammar_for(fmt) or request.params.grammar
+        prepared = dataclasses.replace(request, local_messages=messages, local_tools=tools,
+                                       params=request.params.model_copy(update={"grammar": grammar}))
+        return with_calls(self._routed(prepared, mode), spec, fmt)
+
+    def _prompt(self, request: ChatRequest, budget: BudgetResult | None) -> Prompt:
+        """What the engine is given for `request` (fitted to `budget` when there is one): the conversation, or
+        its text rendered with the tools where the template is given them."""
+        prompt = _prompt(request, budget)
+        if request.local_tools and not isinstance(prompt, str):
+            return self.engine.render_chat(prompt, request.local_tools)
+        return prompt
+
+    def _counter(self, request: ChatRequest):
+        """Counts a conversation's prompt tokens as `_prompt` will render it."""
+        if not request.local_tools:
+            return self.engine.count_tokens
+        return lambda messages: self.engine.count_tokens(self.engine.render_chat(messages, request.local_tools))
 
     def _routed(self, request: ChatRequest, mode: Mode) -> Iterator[Event]:
         if request.mode != mode:
@@ -209,7 +227,7 @@ class Assistant:
             yield from self._windowed(request, pre, trace, mode)
         else:
             # Submitted before the decision is announced, so a full queue is an error before any event.
-            local = self.scheduler.generate(_prompt(request, pre.budget), request.params, cancel=request.cancel)
+            local = self.scheduler.generate(self._prompt(request, pre.budget), request.params, cancel=request.cancel)
             yield P.decision("local", extra=_truncated(pre.budget), budget=pre.budget)
             yield from local
 
@@ -222,7 +240,7 @@ class Assistant:
         if request.messages is not None and self.escalator.active:
             reserve = reserve_for(request.params.max_tokens, self.settings.engine.reserve_tokens)
             try:  # counted before generating: an overflow escalates instead of truncating
-                budget = fit_context(_local(request), self.engine.count_tokens, self.n_ctx, reserve, "error")
+                budget = fit_context(_local(request), self._counter(request), self.n_ctx, reserve, "error")
             except ContextOverflowError as exc:
                 triggers.append(P.CONTEXT_OVERFLOW)
                 budget = BudgetResult(tuple(_local(request)), exc.prompt_tokens, reserve, self.n_ctx,
@@ -230,7 +248,7 @@ class Assistant:
         if budget is None and not triggers:
             budget = self.budget(request)
         tokens = (budget.prompt_tokens if budget is not None
-                  else self.engine.count_tokens(_prompt(request, None)))
+                  else self.engine.count_tokens(self._prompt(request, None)))
         trace.prompt_tokens = tokens
         return _Preflight(privacy, blocked, triggers, budget, tokens)
 
@@ -245,7 +263,7 @@ class Assistant:
                 return
             blocked = P.CLOUD_UNAVAILABLE
         budget = self.budget(request)  # applies the context policy: truncates, or raises under `error`
-        local = self.scheduler.generate(_prompt(request, budget), request.params, cancel=request.cancel)
+        local = self.scheduler.generate(self._prompt(request, budget), request.params, cancel=request.cancel)
         yield P.decision("local-degraded", pre.triggers, blocked, _truncated(budget), budget=budget)
         yield from local
 
@@ -253,7 +271,7 @@ class Assistant:
         """Buffer the first tokens (the mode's window), score them, then keep streaming locally or switch."""
         wanted = request.params.top_logprobs
         params = request.params.model_copy(update={"top_logprobs": max(wanted, 2)})  # the margin signal
-        local = self.scheduler.generate(_prompt(request, pre.budget), params, cancel=request.cancel)
+        local = self.scheduler.generate(self._prompt(request, pre.budget), params, cancel=request.cancel)
         if request.tools is not None and request.tools.offered:
             mode = "tools"  # a call's tokens are mostly forced structure: they have their own fit
         try:
@@ -274,7 +292,7 @@ class Assistant:
                 local: Iterator[Event]) -> Iterator[Event]:
         started = time.perf_counter()
         # The answer probe reads hidden states over prompt + window (one pass on the scheduler's thread).
-        prompt = (self.engine.prompt_tokens(_prompt(request, pre.budget)) if self.escalator.wants_prompt(mode)
+        prompt = (self.engine.prompt_tokens(self._prompt(request, pre.budget)) if self.escalator.wants_prompt(mode)
                   else None)
         signals = self.escalator.score([e for e in head if isinstance(e, TokenEvent)], mode, prompt)
         low = P.low_confidence(signals["score"], signals["threshold"])
@@ -353,6 +371,7 @@ def _prompt(request: ChatRequest, budget: BudgetResult | None) -> Prompt:
         return budget.messages
     assert request.prompt is not None or request.messages is not None
     return request.prompt if request.prompt is not None else _local(request)
+
 
 
 def _local(request: ChatRequest) -> Sequence[ChatMessage]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import psutil
 
@@ -52,7 +53,18 @@ def load_config(settings: Settings, meta: GGUFMeta):
     threads = es.n_threads or psutil.cpu_count(logical=False) or 1
     return LoadConfig(n_ctx=n_ctx, n_threads=threads, n_batch=es.n_batch, n_gpu_layers=int(resolved["n_gpu_layers"]),
                       kv_type=str(resolved["kv_type"]), flash_attn=resolved["flash_attn"],
-                      n_seq=int(resolved["n_seq"]))
+                      n_seq=int(resolved["n_seq"]), chat_template=_template_text(es.chat_template_file))
+
+
+def _template_text(path: Path | None) -> str | None:
+    """The text of `engine.chat_template_file`. Raises ConfigError when it cannot be read."""
+    if path is None:
+        return None
+    try:
+        return path.expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"engine.chat_template_file {str(path)!r} cannot be read: "
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _plan_auto(settings: Settings, meta: GGUFMeta) -> dict:

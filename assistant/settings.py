@@ -58,6 +58,10 @@ class EngineSettings(_Group):
         "follows `server.truncation` instead.")
     reserve_tokens: int = Field(256, ge=1, description="Tokens kept free for the reply when budgeting context "
                                 "(max_tokens if that is smaller).")
+    chat_template_file: Path | None = Field(
+        None, description="A Jinja chat template used instead of the model's own `tokenizer.chat_template` "
+        "(as llama.cpp's `--chat-template-file`): for a GGUF whose template is missing or wrong. A template that "
+        "asks for `<tool_call>` tags or Llama 3's `parameters` objects gets that tool-call syntax.")
 
 
 class ServerSettings(_Group):

@@ -45,6 +45,19 @@ class ChatTemplate:
         """Whether the template reads `tools` (Qwen2.5, Llama 3.1, Mistral v0.3 do; SmolLM2's does not)."""
         return "tools" in self.source
 
+    @property
+    def tool_syntax(self) -> str:
+        """How this template asks the model to write calls (`assistant.tools.formats`): `hermes` where it asks for
+        `<tool_call>` tags (Qwen2.5, Hermes), `llama3` where it asks for `"parameters"` objects from an `ipython`
+        environment (Llama 3.1-3.3), else `generic` (templates without tools, and syntaxes not parsed here)."""
+        if not self.knows_tools:
+            return "generic"
+        if "<tool_call>" in self.source:
+            return "hermes"
+        if "ipython" in self.source and '"parameters": ' in self.source:
+            return "llama3"
+        return "generic"
+
     def render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True,
                tools: Sequence[dict[str, Any]] | None = None) -> str:
         """The prompt text. `tools` (OpenAI's `tools` entries) reach the template as transformers'

@@ -55,6 +55,8 @@ class LoadConfig:
     """True, False or "auto"."""
     n_seq: int = 1
     """Slots: sequences decoded together, each with a window of `n_ctx` tokens (KV cells: n_ctx * n_seq)."""
+    chat_template: str | None = None
+    """A Jinja chat template used instead of the GGUF's own (None: the GGUF's, or its family's fallback)."""
 
 
 class LlamaCppEngine:
@@ -75,7 +77,8 @@ class LlamaCppEngine:
         self._pieces: dict[int, bytes] = {}
         self._add_bos = bool(L.llama_vocab_get_add_bos(self._vocab))
         self._bos_text = self._token_text(L.llama_vocab_bos(self._vocab))
-        self._template = ChatTemplate(self._meta.chat_template or fallback_template(self._meta.architecture),
+        self._template = ChatTemplate(config.chat_template or self._meta.chat_template
+                                      or fallback_template(self._meta.architecture),
                                       bos_token=self._bos_text,
                                       eos_token=self._token_text(L.llama_vocab_eos(self._vocab)))
         self.config = config
@@ -84,7 +87,8 @@ class LlamaCppEngine:
             n_params=int(L.llama_model_n_params(self._model)), quantization=self._meta.quantization,
             size_bytes=self._meta.size_bytes, n_ctx_train=int(L.llama_model_n_ctx_train(self._model)),
             n_ctx=config.n_ctx, n_vocab=self._n_vocab,
-            has_chat_template=self._meta.chat_template is not None)
+            has_chat_template=(config.chat_template or self._meta.chat_template) is not None,
+            tool_syntax=self._template.tool_syntax)
 
     # -- loading ------------------------------------------------------------------------------------------------
     def _load(self, path: Path, config: LoadConfig) -> None:
@@ -163,8 +167,8 @@ class LlamaCppEngine:
     def _token_text(self, token: int) -> str:
         return self._token_bytes(token, special=True).decode("utf-8", errors="replace") if token >= 0 else ""
 
-    def render_chat(self, messages: Seq[ChatMessage]) -> str:
-        return self._template.render(messages, add_generation_prompt=True)
+    def render_chat(self, messages: Seq[ChatMessage], tools: Seq[dict] | None = None) -> str:
+        return self._template.render(messages, add_generation_prompt=True, tools=tools)
 
     def prompt_tokens(self, prompt: Prompt) -> list[int]:
         """Exactly the tokens `generate` will process for `prompt`."""

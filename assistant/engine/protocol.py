@@ -68,6 +68,8 @@ class ModelInfo:
     """Vocabulary size."""
     has_chat_template: bool
     """Whether the GGUF carries `tokenizer.chat_template`."""
+    tool_syntax: str = "generic"
+    """How the chat template asks for tool calls: `generic`, `hermes` or `llama3` (`assistant.tools.formats`)."""
 
 
 class EngineOwner(Protocol):
@@ -108,8 +110,9 @@ class Engine(Protocol):
         """The bytes a token contributes to output text (control tokens contribute none)."""
         ...
 
-    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
-        """The prompt text for `messages` with the model's own chat template and a generation prompt."""
+    def render_chat(self, messages: Sequence[ChatMessage], tools: Sequence[dict] | None = None) -> str:
+        """The prompt text for `messages` with the model's own chat template and a generation prompt; `tools`
+        (OpenAI `tools` entries) are given to a template that knows them (`info.tool_syntax` not `generic`)."""
         ...
 
     def prompt_tokens(self, prompt: Prompt) -> list[int]:

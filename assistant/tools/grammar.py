@@ -1,9 +1,11 @@
 """The grammar of an answer to a request with tools: a call is `{"name": <tool>, "arguments": <object valid
-against that tool's parameter schema>}`; parallel calls are such objects one per line.
+against that tool's parameter schema>}` (Llama 3 says `parameters`), inside the format's own text around it
+(`formats.CallFormat`: Qwen's `<tool_call>` tags); parallel calls are such calls one per line.
 
 `required` and named choices constrain the whole answer to calls. `auto` uses one grammar whose root is
-`calls | text`, where text is anything that does not begin with `{`: an answer that begins with `{` is a call and is
-constrained from its first character, so every call Hearth emits parses and validates.
+`calls | text`, where text is anything that does not begin as a call does (`{`, or `<` for tags): an answer that
+begins that way is a call and is constrained from its first character, so every call Hearth emits parses and
+validates.
 
 Why not llama.cpp's lazy grammar (`llama_sampler_init_grammar_lazy_patterns`, which the bindings expose): it turns
 on when a trigger pattern matches already *sampled* text and then replays that text into the grammar; text the
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine.llamacpp_sampler import check_grammar
 from ..errors import InvalidRequestError
 from ..json_grammar import convert, unenforceable
+from .formats import GENERIC, CallFormat
 
 if TYPE_CHECKING:
     from .spec import Tool, ToolSpec
@@ -70,8 +73,9 @@ def _hoist(params: dict[str, Any], prefix: str, defs: dict[str, Any], where: str
     return params
 
 
-def call_schema(spec: ToolSpec) -> dict[str, Any]:
-    """The JSON Schema of one call of any offered tool (refs hoisted into one `$defs`)."""
+def call_schema(spec: ToolSpec, arguments_key: str = "arguments") -> dict[str, Any]:
+    """The JSON Schema of one call of any offered tool (refs hoisted into one `$defs`); the arguments object is
+    under `arguments_key`."""
     defs: dict[str, Any] = {}
     alternatives = []
     for i, tool in enumerate(spec.tools):
@@ -79,29 +83,41 @@ def call_schema(spec: ToolSpec) -> dict[str, Any]:
             continue
         where = f"tools[{i}].function.parameters"
         params = _hoist(_parameters(tool, i), f"t{i}-", defs, where)
-        alternatives.append({"type": "object", "properties": {"name": {"const": tool.name}, "arguments": params},
-                             "required": ["name", "arguments"], "additionalProperties": False})
+        alternatives.append({"type": "object", "properties": {"name": {"const": tool.name}, arguments_key: params},
+                             "required": ["name", arguments_key], "additionalProperties": False})
     schema: dict[str, Any] = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
     if defs:
         schema = {**schema, "$defs": defs}
     return schema
 
 
-def tools_grammar(spec: ToolSpec) -> str | None:
-    """The GBNF grammar of an answer under `spec` (None for `none`). Raises InvalidRequestError naming the tool's
-    parameters when its schema cannot be enforced."""
+def tools_grammar(spec: ToolSpec, fmt: CallFormat = GENERIC) -> str | None:
+    """The GBNF grammar of an answer under `spec` in `fmt` (None for `none`). Raises InvalidRequestError naming
+    the tool's parameters when its schema cannot be enforced."""
     if not spec.offered:
         return None
-    gbnf = convert(call_schema(spec), "tools")
+    gbnf = convert(call_schema(spec, fmt.arguments_key), "tools")
     if len(_ROOT_RULE.findall(gbnf)) != 1 or re.search(r"(?<![\w-])root(?![\w-])", _ROOT_RULE.sub("", gbnf)):
         raise InvalidRequestError("tools: a parameter schema refers to its own root ('#'); use '$defs'",
                                   param="tools")
-    gbnf = _ROOT_RULE.sub("hearth-call ::=", gbnf)
-    calls = 'hearth-call ( "\\n" hearth-call )*' if spec.parallel else "hearth-call"
+    gbnf = _ROOT_RULE.sub("hearth-object ::=", gbnf)
+    call = "hearth-call ::= " + " ".join([*([_literal(fmt.call_open)] if fmt.call_open else []), "hearth-object",
+                                          *([_literal(fmt.call_close)] if fmt.call_close else [])]) + "\n"
+    calls = f'hearth-call ( {_literal(fmt.separator)} hearth-call )*' if spec.parallel and fmt.parallel \
+        else "hearth-call"
     if spec.must_call:
         root = f"root ::= {calls}\n"
     else:
-        root = f"root ::= {calls} | hearth-text\nhearth-text ::= [^{{] [^\\x00]*\n"
-    grammar = root + gbnf
+        root = f"root ::= {calls} | hearth-text\nhearth-text ::= [^{_char_class(fmt.starts)}] [^\\x00]*\n"
+    grammar = root + call + gbnf
     check_grammar(grammar, "tools")
     return grammar
+
+
+def _literal(text: str) -> str:
+    """`text` as a GBNF string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _char_class(char: str) -> str:
+    return "\\" + char if char in "]^\\-[" else char

@@ -1,8 +1,9 @@
 """Tool calls out of an answer's text: the Assistant's event stream with the calls' text replaced by `ToolCall`
 events (the core's one representation of a call; surfaces render it).
 
-The grammar (`assistant.tools.grammar`) decides by the answer's first character: `{` starts calls (one JSON object
-per line), anything else is text, passed on as it streams. A call is emitted as soon as its object is complete.
+The grammar (`assistant.tools.grammar`) decides by the answer's first character: `{` (or the first character of
+the format's own opening tag, `<tool_call>`) starts calls, one per line, anything else is text, passed on as it
+streams. A call is emitted as soon as its object is complete; the format's tags around it are dropped.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 
 from ..engine.events import Event, Finish, TextDelta, ToolCall
+from .formats import GENERIC, CallFormat
 from .spec import ToolSpec
 
 _DECODER = json.JSONDecoder(strict=False)  # the grammar's strings may hold raw control characters
@@ -22,26 +24,27 @@ def new_call_id() -> str:
 
 
 class CallParser:
-    """Turns one answer's text into text and calls."""
+    """Turns one answer's text, written in `fmt`, into text and calls."""
 
-    def __init__(self, spec: ToolSpec) -> None:
-        self.spec = spec
+    def __init__(self, spec: ToolSpec, fmt: CallFormat = GENERIC) -> None:
+        self.spec, self.fmt = spec, fmt
         self.mode: str | None = None if spec.offered else "text"
         self.pending = ""
         self.calls = 0
+        self._tags = tuple(t for t in (fmt.call_open.strip(), fmt.call_close.strip()) if t)
 
     def feed(self, text: str) -> list[Event]:
         """Events for the next piece of the answer's text."""
         if self.mode is None and text:
-            self.mode = "calls" if text[:1] == "{" or self.spec.must_call else "text"
+            self.mode = "calls" if text[:1] == self.fmt.starts or self.spec.must_call else "text"
         if self.mode != "calls":
             return [TextDelta(text)] if text else []
         self.pending += text
         out: list[Event] = []
         while True:
-            rest = self.pending.lstrip()
-            if not rest.startswith("{"):
-                return out
+            rest = self._untagged(self.pending.lstrip())
+            if rest is None or not rest.startswith("{"):
+                return out  # a tag not complete yet, or nothing more
             try:
                 obj, end = _DECODER.raw_decode(rest)
             except json.JSONDecodeError:
@@ -49,25 +52,37 @@ class CallParser:
             self.pending = rest[end:]
             out.append(self._call(obj, rest[:end]))
 
+    def _untagged(self, rest: str) -> str | None:
+        """`rest` without the format's tags at its start; None while it ends inside one (`<tool_`)."""
+        while True:
+            tag = next((t for t in self._tags if rest.startswith(t)), None)
+            if tag is None:
+                return None if any(t.startswith(rest) for t in self._tags) and rest else rest
+            rest = rest[len(tag):].lstrip()
+
     def _call(self, obj: object, text: str) -> Event:
-        if not (isinstance(obj, dict) and isinstance(obj.get("arguments"), dict)
+        key = self.fmt.arguments_key
+        if not (isinstance(obj, dict) and isinstance(obj.get(key), dict)
                 and self.spec.tool(str(obj.get("name"))) is not None):
-            return TextDelta(text)  # only reachable without the grammar (e.g. a cloud answer)
-        call = ToolCall(id=new_call_id(), name=obj["name"], arguments=json.dumps(obj["arguments"],
-                        ensure_ascii=False), index=self.calls)
+            return TextDelta(text)  # only reachable without the grammar
+        call = ToolCall(id=new_call_id(), name=obj["name"], arguments=json.dumps(obj[key], ensure_ascii=False),
+                        index=self.calls)
         self.calls += 1
         return call
 
     def flush(self) -> list[Event]:
-        """What is left at the end: a call cut short (the answer hit its token limit) stays text."""
+        """What is left at the end: a call cut short (the answer hit its token limit) stays text; a closing tag
+        cut short is dropped."""
         rest, self.pending = self.pending.strip(), ""
+        if rest and self.mode == "calls" and any(t.startswith(rest) for t in self._tags):
+            return []
         return [TextDelta(rest)] if rest else []
 
 
-def with_calls(events: Iterator[Event], spec: ToolSpec) -> Iterator[Event]:
-    """`events` with the answer's calls as `ToolCall` events (TokenEvents, the route decision and Finish pass
-    through; Finish comes after the last call)."""
-    parser = CallParser(spec)
+def with_calls(events: Iterator[Event], spec: ToolSpec, fmt: CallFormat = GENERIC) -> Iterator[Event]:
+    """`events` with the answer's calls (written in `fmt`) as `ToolCall` events (TokenEvents, the route decision,
+    Finish and a cloud's own `ToolCall`s pass through; Finish comes after the last call)."""
+    parser = CallParser(spec, fmt)
     try:
         for event in events:
             if isinstance(event, TextDelta):

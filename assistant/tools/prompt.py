@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 
 from ..engine.events import ChatMessage, ToolCall
+from .formats import CallFormat
 from .spec import ToolSpec
 
 _HOW = {
@@ -67,3 +68,15 @@ def generic_messages(messages: Sequence[ChatMessage], spec: ToolSpec) -> list[Ch
         else:
             out.insert(0, ChatMessage("system", block))
     return out
+
+
+def local_view(messages: Sequence[ChatMessage], spec: ToolSpec,
+               fmt: CallFormat) -> tuple[list[ChatMessage], tuple[dict, ...] | None]:
+    """What the local model is shown for a request with tools, as (messages, tools for its template): with a
+    native format the conversation as it is and the offered tools as OpenAI `tools` entries (the template
+    describes them and renders the tool turns itself); with the generic one `generic_messages` and no tools."""
+    if not fmt.native:
+        return generic_messages(messages, spec), None
+    tools = tuple({"type": "function", "function": {"name": t.name, "description": t.description,
+                                                    "parameters": t.parameters}} for t in spec.offered)
+    return list(messages), tools or None

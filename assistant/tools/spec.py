@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from ..encodable import require_encodable
 from ..errors import InvalidRequestError
+from .formats import CallFormat
 
 # OpenAI's rule for function names ("a-z, A-Z, 0-9, or contain underscores and dashes, max length of 64").
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -77,11 +78,18 @@ class ToolSpec:
 
     @cached_property
     def grammar(self) -> str | None:
-        """The GBNF grammar of the answer (None for `none`); built once, the first time it is asked for (a large
-        schema can take a while: surfaces ask off their event loop). Raises InvalidRequestError."""
+        """The GBNF grammar of the answer in the generic call format (None for `none`); built once, the first
+        time it is asked for (a large schema can take a while: surfaces ask off their event loop, which also
+        checks every schema). Raises InvalidRequestError."""
         from .grammar import tools_grammar
 
         return tools_grammar(self)
+
+    def grammar_for(self, fmt: CallFormat) -> str | None:
+        """The grammar of the answer in `fmt` (the generic one is built once; a native one each time asked)."""
+        from .grammar import tools_grammar
+
+        return self.grammar if not fmt.native else tools_grammar(self, fmt)
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)

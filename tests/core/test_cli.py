@@ -77,6 +77,16 @@ def test_bad_setting_is_one_line(home):
     assert res.returncode == 2 and b"sampling.temperature" in res.stderr and b"Traceback" not in res.stderr
 
 
+def test_a_chat_template_file_that_cannot_be_read_or_compiled_is_one_line(home, tmp_path):
+    res = hearth("chat", "-p", "hi", "--chat-template-file", str(tmp_path / "missing.jinja"), home=home)
+    assert res.returncode != 0 and b"engine.chat_template_file" in res.stderr and b"Traceback" not in res.stderr
+    assert len(res.stderr.decode().strip().splitlines()) == 1, res.stderr
+    broken = tmp_path / "broken.jinja"
+    broken.write_text("{% for m in messages %}{{ m.content }")
+    res = hearth("chat", "-p", "hi", "--chat-template-file", str(broken), home=home)
+    assert res.returncode != 0 and b"chat template does not compile" in res.stderr and b"Traceback" not in res.stderr
+
+
 def test_repl_commands_and_eof(home):
     script = "/help\nHello!\n/stats\n/system Answer in one word.\nline one \\\nline two\n/reset\n/bogus\n"
     res = hearth("chat", "--max-tokens", "12", "--seed", "2", stdin=script.encode(), home=home)

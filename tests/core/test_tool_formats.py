@@ -1,0 +1,103 @@
+"""Native tool-call syntaxes, on the real templates of Qwen2.5 and Llama 3.1 (tests/chat_templates.py): the
+syntax read off the template, the prompt it renders with tools and tool turns, the grammar, and calls parsed back
+out of streamed text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.engine.chat_template import CHATML, ChatTemplate
+from assistant.engine.events import ChatMessage, TextDelta, ToolCall
+from assistant.engine.llamacpp_sampler import check_grammar
+from assistant.tools import CallParser, Tool, ToolSpec, call_format, local_view
+from assistant.tools.grammar import tools_grammar
+from tests.chat_templates import read_template
+
+LIGHT = Tool("set_light", "Turn a room's light on or off.",
+             {"type": "object", "properties": {"room": {"type": "string", "enum": ["kitchen", "hall"]},
+                                               "on": {"type": "boolean"}}, "required": ["room", "on"]})
+CLOCK = Tool("get_time", "The current time.")
+CALL = ToolCall(id="call_1", name="set_light", arguments='{"room": "kitchen", "on": true}')
+HISTORY = [ChatMessage("system", "You run a home."), ChatMessage("user", "Kitchen light on, please."),
+           ChatMessage("assistant", "", tool_calls=(CALL,)),
+           ChatMessage("tool", '{"ok": true}', tool_call_id="call_1"), ChatMessage("user", "Thanks!")]
+
+
+@pytest.fixture(scope="module")
+def template(model_home):
+    return lambda model: ChatTemplate(read_template(model_home, model), bos_token="<s>", eos_token="</s>")
+
+
+def test_the_syntax_is_read_off_the_template(template):
+    assert template("qwen2.5").tool_syntax == "hermes"
+    assert template("llama3.1").tool_syntax == "llama3"
+    assert template("mistral-nemo").tool_syntax == "generic"  # [TOOL_CALLS] is a control token: not parsed here
+    assert ChatTemplate(CHATML).tool_syntax == "generic"
+
+
+def test_qwen_is_shown_the_tools_and_its_own_tool_turns(template):
+    spec = ToolSpec((LIGHT, CLOCK))
+    messages, tools = local_view(HISTORY, spec, call_format("hermes"))
+    assert messages == HISTORY and [t["function"]["name"] for t in tools] == ["set_light", "get_time"]
+    text = template("qwen2.5").render(messages, tools=tools)
+    assert "<tools>\n" + json.dumps(tools[0], ensure_ascii=False) in text
+    assert text.startswith("<|im_start|>system\nYou run a home.\n\n# Tools")
+    assert '<tool_call>\n{"name": "set_light", "arguments": {"room": "kitchen", "on": true}}\n</tool_call>' in text
+    assert "<|im_start|>user\n<tool_response>\n{\"ok\": true}\n</tool_response><|im_end|>" in text
+    assert text.endswith("<|im_start|>assistant\n")
+
+
+def test_llama_is_shown_the_tools_and_its_own_tool_turns(template):
+    messages, tools = local_view(HISTORY, ToolSpec((LIGHT,)), call_format("llama3"))
+    text = template("llama3.1").render(messages, tools=tools)
+    assert "Environment: ipython" in text and '"name": "set_light"' in text
+    assert '{"name": "set_light", "parameters": {"room": "kitchen", "on": true}}<|eot_id|>' in text
+    assert "<|start_header_id|>ipython<|end_header_id|>" in text
+
+
+def test_the_generic_format_keeps_rewriting_for_templates_without_tools():
+    messages, tools = local_view(HISTORY, ToolSpec((LIGHT,)), call_format("generic"))
+    assert tools is None and all(not m.tool_calls and m.role != "tool" for m in messages)
+
+
+@pytest.mark.parametrize("syntax", ["hermes", "llama3", "generic"])
+@pytest.mark.parametrize("choice", ["auto", "required", "named"])
+def test_every_format_has_a_grammar_llama_cpp_takes(syntax, choice):
+    spec = ToolSpec((LIGHT, CLOCK), choice=choice, name="set_light" if choice == "named" else None)
+    grammar = tools_grammar(spec, call_format(syntax))
+    check_grammar(grammar, "tools")
+    if syntax == "hermes":
+        assert '"<tool_call>\\n" hearth-object "\\n</tool_call>"' in grammar
+        assert ("hearth-text ::= [^<]" in grammar) == (choice == "auto")
+    if syntax == "llama3":
+        assert "parameters" in grammar and "( " not in grammar.split("\n")[0]  # one call per turn
+
+
+def _parse(spec, syntax, pieces):
+    parser = CallParser(spec, call_format(syntax))
+    events = [e for piece in pieces for e in parser.feed(piece)] + parser.flush()
+    return [e for e in events if isinstance(e, ToolCall)], "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def test_hermes_calls_are_parsed_out_of_their_tags_as_they_stream():
+    text = ('<tool_call>\n{"name": "set_light", "arguments": {"room": "hall", "on": false}}\n</tool_call>\n'
+            '<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>')
+    for size in (1, 3, 7, len(text)):
+        calls, rest = _parse(ToolSpec((LIGHT, CLOCK)), "hermes", [text[i:i + size] for i in range(0, len(text), size)])
+        assert [(c.name, json.loads(c.arguments), c.index) for c in calls] == \
+            [("set_light", {"room": "hall", "on": False}, 0), ("get_time", {}, 1)] and rest == "", size
+    # a closing tag cut short by the token limit is dropped; a call cut short stays text
+    calls, rest = _parse(ToolSpec((LIGHT,)), "hermes", [text[:text.index("</tool_call>") + 5]])
+    assert len(calls) == 1 and rest == ""
+    calls, rest = _parse(ToolSpec((LIGHT,)), "hermes", ['<tool_call>\n{"name": "set_light", "argu'])
+    assert calls == [] and rest == '<tool_call>\n{"name": "set_light", "argu'
+
+
+def test_llama_calls_carry_parameters_and_text_stays_text():
+    pieces = ['{"name": "set_light", ', '"parameters": {"room": "kitchen", ', '"on": true}}']
+    calls, rest = _parse(ToolSpec((LIGHT,)), "llama3", pieces)
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [("set_light", {"room": "kitchen", "on": True})]
+    calls, rest = _parse(ToolSpec((LIGHT,)), "hermes", ["It is ", "bright already."])
+    assert calls == [] and rest == "It is bright already."
