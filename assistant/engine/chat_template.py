@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -48,11 +49,12 @@ class ChatTemplate:
     @property
     def tool_syntax(self) -> str:
         """How this template asks the model to write calls (`assistant.tools.formats`): `hermes` where it asks for
-        `<tool_call>` tags (Qwen2.5, Hermes), `llama3` where it asks for `"parameters"` objects from an `ipython`
-        environment (Llama 3.1-3.3), else `generic` (templates without tools, and syntaxes not parsed here)."""
+        `<tool_call>` tags around a JSON `{"name": ...}` object (Qwen2.5, Hermes), `llama3` where it asks for
+        `"parameters"` objects from an `ipython` environment (Llama 3.1-3.3), else `generic` (templates without
+        tools, and syntaxes not parsed here: the XML bodies of Qwen3-Coder's or GLM-4.5's `<tool_call>`)."""
         if not self.knows_tools:
             return "generic"
-        if "<tool_call>" in self.source:
+        if _HERMES_CALL.search(self.source):
             return "hermes"
         if "ipython" in self.source and '"parameters": ' in self.source:
             return "llama3"
@@ -70,6 +72,11 @@ class ChatTemplate:
                 bos_token=self.bos_token, eos_token=self.eos_token, **extra)
         except jinja2.TemplateError as exc:
             raise InvalidRequestError(f"the model's chat template failed: {exc}", param="messages") from None
+
+
+# `<tool_call>`, then (across the template's own quoting, `\n` escapes and Jinja delimiters) a JSON object that
+# begins with its "name" key: Qwen2.5's `<tool_call>\\n{"name": "' }}`, Hermes 3's `<tool_call>\n" }}\n{{- '{"name"`.
+_HERMES_CALL = re.compile(r'<tool_call>(?:\\n|[\s"\'{}%+-]){0,40}?\{\\?"name\\?"')
 
 
 def _message_dict(m: ChatMessage) -> dict[str, Any]:

@@ -77,8 +77,8 @@ class LlamaCppEngine:
         self._pieces: dict[int, bytes] = {}
         self._add_bos = bool(L.llama_vocab_get_add_bos(self._vocab))
         self._bos_text = self._token_text(L.llama_vocab_bos(self._vocab))
-        self._template = ChatTemplate(config.chat_template or self._meta.chat_template
-                                      or fallback_template(self._meta.architecture),
+        template = config.chat_template or self._meta.chat_template
+        self._template = ChatTemplate(template or fallback_template(self._meta.architecture),
                                       bos_token=self._bos_text,
                                       eos_token=self._token_text(L.llama_vocab_eos(self._vocab)))
         self.config = config
@@ -87,8 +87,8 @@ class LlamaCppEngine:
             n_params=int(L.llama_model_n_params(self._model)), quantization=self._meta.quantization,
             size_bytes=self._meta.size_bytes, n_ctx_train=int(L.llama_model_n_ctx_train(self._model)),
             n_ctx=config.n_ctx, n_vocab=self._n_vocab,
-            has_chat_template=(config.chat_template or self._meta.chat_template) is not None,
-            tool_syntax=self._template.tool_syntax)
+            has_chat_template=template is not None, tool_syntax=self._template.tool_syntax,
+            chat_template=template)
 
     # -- loading ------------------------------------------------------------------------------------------------
     def _load(self, path: Path, config: LoadConfig) -> None:

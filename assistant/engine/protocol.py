@@ -70,6 +70,9 @@ class ModelInfo:
     """Whether the GGUF carries `tokenizer.chat_template`."""
     tool_syntax: str = "generic"
     """How the chat template asks for tool calls: `generic`, `hermes` or `llama3` (`assistant.tools.formats`)."""
+    chat_template: str | None = None
+    """The Jinja chat template in use: `engine.chat_template_file`'s text, else the GGUF's own (None when neither
+    exists and the family's built-in format is used)."""
 
 
 class EngineOwner(Protocol):

@@ -42,9 +42,10 @@ class CallFormat:
         return self.syntax != "generic"
 
     @property
-    def starts(self) -> str:
-        """The first character of an answer that calls: an answer that begins with anything else is text."""
-        return (self.call_open or "{")[0]
+    def opening(self) -> str:
+        """How an answer that calls begins (`{`, or the tag `<tool_call>`): an answer that does not begin with
+        it is text. Text may begin with a part of it (Qwen3's `<think>`), not with all of it."""
+        return self.call_open.strip() or "{"
 
 
 FORMATS: dict[Syntax, CallFormat] = {

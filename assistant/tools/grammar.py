@@ -3,9 +3,9 @@ against that tool's parameter schema>}` (Llama 3 says `parameters`), inside the 
 (`formats.CallFormat`: Qwen's `<tool_call>` tags); parallel calls are such calls one per line.
 
 `required` and named choices constrain the whole answer to calls. `auto` uses one grammar whose root is
-`calls | text`, where text is anything that does not begin as a call does (`{`, or `<` for tags): an answer that
-begins that way is a call and is constrained from its first character, so every call Hearth emits parses and
-validates.
+`calls | text`, where text is anything that does not begin as a call does (`{`, or the whole tag `<tool_call>`;
+text may begin `<think>`): an answer that begins that way is a call and is constrained from its first character,
+so every call Hearth emits parses and validates.
 
 Why not llama.cpp's lazy grammar (`llama_sampler_init_grammar_lazy_patterns`, which the bindings expose): it turns
 on when a trigger pattern matches already *sampled* text and then replays that text into the grammar; text the
@@ -108,7 +108,7 @@ def tools_grammar(spec: ToolSpec, fmt: CallFormat = GENERIC) -> str | None:
     if spec.must_call:
         root = f"root ::= {calls}\n"
     else:
-        root = f"root ::= {calls} | hearth-text\nhearth-text ::= [^{_char_class(fmt.starts)}] [^\\x00]*\n"
+        root = f"root ::= {calls} | hearth-text\nhearth-text ::= {_not_starting(fmt.opening)}\n"
     grammar = root + call + gbnf
     check_grammar(grammar, "tools")
     return grammar
@@ -121,3 +121,12 @@ def _literal(text: str) -> str:
 
 def _char_class(char: str) -> str:
     return "\\" + char if char in "]^\\-[" else char
+
+
+def _not_starting(opening: str) -> str:
+    """GBNF of a non-empty text that does not begin with `opening`: it differs from it at some character, or it
+    is a proper part of it (`<`, `<tool`)."""
+    alternatives = [f"[^{_char_class(opening[0])}] [^\\x00]*"]
+    alternatives += [f"{_literal(opening[:k])} ( [^{_char_class(opening[k])}] [^\\x00]* )?"
+                     for k in range(1, len(opening))]
+    return " | ".join(alternatives)

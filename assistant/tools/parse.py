@@ -1,9 +1,10 @@
 """Tool calls out of an answer's text: the Assistant's event stream with the calls' text replaced by `ToolCall`
 events (the core's one representation of a call; surfaces render it).
 
-The grammar (`assistant.tools.grammar`) decides by the answer's first character: `{` (or the first character of
-the format's own opening tag, `<tool_call>`) starts calls, one per line, anything else is text, passed on as it
-streams. A call is emitted as soon as its object is complete; the format's tags around it are dropped.
+The grammar (`assistant.tools.grammar`) decides by how the answer begins: `{` (or the format's whole opening tag,
+`<tool_call>`) starts calls, one per line, anything else is text, passed on as it streams (text that begins with a
+part of the tag, `<think>`, is held only until it differs from the tag). A call is emitted as soon as its object is
+complete; the format's tags around it are dropped.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class CallParser:
 
     def feed(self, text: str) -> list[Event]:
         """Events for the next piece of the answer's text."""
-        if self.mode is None and text:
-            self.mode = "calls" if text[:1] == self.fmt.starts or self.spec.must_call else "text"
+        if self.mode is None:
+            text = self._decide(text)
         if self.mode != "calls":
             return [TextDelta(text)] if text else []
         self.pending += text
@@ -51,6 +52,19 @@ class CallParser:
                 return out  # not complete yet
             self.pending = rest[end:]
             out.append(self._call(obj, rest[:end]))
+
+    def _decide(self, text: str) -> str:
+        """Sets the mode once the answer so far (`pending` + `text`) shows it; returns what is still to be fed."""
+        seen, opening = self.pending + text, self.fmt.opening
+        if self.spec.must_call or seen.startswith(opening):
+            self.mode = "calls"
+        elif seen and not opening.startswith(seen):
+            self.mode = "text"
+        else:
+            self.pending = seen  # a part of the opening so far: wait
+            return ""
+        self.pending = ""
+        return seen
 
     def _untagged(self, rest: str) -> str | None:
         """`rest` without the format's tags at its start; None while it ends inside one (`<tool_`)."""
@@ -71,11 +85,16 @@ class CallParser:
         return call
 
     def flush(self) -> list[Event]:
-        """What is left at the end: a call cut short (the answer hit its token limit) stays text; a closing tag
-        cut short is dropped."""
-        rest, self.pending = self.pending.strip(), ""
-        if rest and self.mode == "calls" and any(t.startswith(rest) for t in self._tags):
-            return []
+        """What is left at the end: a call cut short (the answer hit its token limit) stays text (without the
+        closing tag of the call before it); a tag cut short is dropped; text that was only a part of the opening
+        tag (`<tool`) is text."""
+        rest, self.pending = self.pending.strip() if self.mode == "calls" else self.pending, ""
+        if self.mode == "calls":
+            close = self.fmt.call_close.strip()
+            if self.calls and close and rest.startswith(close):
+                rest = rest[len(close):].lstrip()
+            if rest and any(t.startswith(rest) for t in self._tags):
+                return []
         return [TextDelta(rest)] if rest else []
 
 

@@ -10,6 +10,7 @@ conversation's tool turns are rewritten into plain turns any template renders.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 
@@ -74,9 +75,34 @@ def local_view(messages: Sequence[ChatMessage], spec: ToolSpec,
                fmt: CallFormat) -> tuple[list[ChatMessage], tuple[dict, ...] | None]:
     """What the local model is shown for a request with tools, as (messages, tools for its template): with a
     native format the conversation as it is and the offered tools as OpenAI `tools` entries (the template
-    describes them and renders the tool turns itself); with the generic one `generic_messages` and no tools."""
+    describes them and renders the tool turns itself); with the generic one `generic_messages` and no tools.
+    A format of one call per turn (Llama 3) gets a turn with several calls (a cloud's parallel calls) as one turn
+    per call, each followed by its result: Llama 3.1's template refuses the turn as it is."""
     if not fmt.native:
         return generic_messages(messages, spec), None
     tools = tuple({"type": "function", "function": {"name": t.name, "description": t.description,
                                                     "parameters": t.parameters}} for t in spec.offered)
-    return list(messages), tools or None
+    return (list(messages) if fmt.parallel else single_call_turns(messages)), tools or None
+
+
+def single_call_turns(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """`messages` with each assistant turn of several calls split into one turn per call (its text on the first),
+    each followed by the `tool` results that answer that call (results that answer none stay after the last)."""
+    out: list[ChatMessage] = []
+    i = 0
+    while i < len(messages):
+        m = messages[i]
+        i += 1
+        if m.role != "assistant" or len(m.tool_calls) < 2:
+            out.append(m)
+            continue
+        j = i
+        while j < len(messages) and messages[j].role == "tool":
+            j += 1
+        results, i = list(messages[i:j]), j
+        for k, call in enumerate(m.tool_calls):
+            out.append(dataclasses.replace(m, content=m.content if k == 0 else "", tool_calls=(call,)))
+            out += [r for r in results if r.tool_call_id == call.id]
+        ids = {c.id for c in m.tool_calls}
+        out += [r for r in results if r.tool_call_id not in ids]
+    return out

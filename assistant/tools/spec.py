@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from ..encodable import require_encodable
 from ..errors import InvalidRequestError
-from .formats import CallFormat
+from .formats import GENERIC, CallFormat
 
 # OpenAI's rule for function names ("a-z, A-Z, 0-9, or contain underscores and dashes, max length of 64").
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -76,20 +76,24 @@ class ToolSpec:
         """Whether the answer is calls only (`required` or `named`)."""
         return self.choice in ("required", "named")
 
-    @cached_property
+    @property
     def grammar(self) -> str | None:
-        """The GBNF grammar of the answer in the generic call format (None for `none`); built once, the first
-        time it is asked for (a large schema can take a while: surfaces ask off their event loop, which also
-        checks every schema). Raises InvalidRequestError."""
-        from .grammar import tools_grammar
-
-        return tools_grammar(self)
+        """The GBNF grammar of the answer in the generic call format (None for `none`); see `grammar_for`."""
+        return self.grammar_for(GENERIC)
 
     def grammar_for(self, fmt: CallFormat) -> str | None:
-        """The grammar of the answer in `fmt` (the generic one is built once; a native one each time asked)."""
+        """The GBNF grammar of the answer in `fmt` (None for `none`), built once per format, the first time it is
+        asked for (a large schema can take a while: surfaces ask off their event loop, which also checks every
+        schema). Raises InvalidRequestError."""
         from .grammar import tools_grammar
 
-        return self.grammar if not fmt.native else tools_grammar(self, fmt)
+        if fmt not in self._grammars:
+            self._grammars[fmt] = tools_grammar(self, fmt)
+        return self._grammars[fmt]
+
+    @cached_property
+    def _grammars(self) -> dict[CallFormat, str | None]:
+        return {}
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)

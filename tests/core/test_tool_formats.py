@@ -11,9 +11,11 @@ import pytest
 from assistant.engine.chat_template import CHATML, ChatTemplate
 from assistant.engine.events import ChatMessage, TextDelta, ToolCall
 from assistant.engine.llamacpp_sampler import check_grammar
+from assistant.errors import InvalidRequestError
 from assistant.tools import CallParser, Tool, ToolSpec, call_format, local_view
 from assistant.tools.grammar import tools_grammar
 from tests.chat_templates import read_template
+from tests.grammar_walk import GrammarWalk
 
 LIGHT = Tool("set_light", "Turn a room's light on or off.",
              {"type": "object", "properties": {"room": {"type": "string", "enum": ["kitchen", "hall"]},
@@ -35,6 +37,11 @@ def test_the_syntax_is_read_off_the_template(template):
     assert template("llama3.1").tool_syntax == "llama3"
     assert template("mistral-nemo").tool_syntax == "generic"  # [TOOL_CALLS] is a control token: not parsed here
     assert ChatTemplate(CHATML).tool_syntax == "generic"
+    # `<tool_call>` around an XML body (Qwen3-Coder, GLM-4.5) is not the JSON syntax parsed here
+    xml = "{% if tools %}{{- '<tool_call>\\n<function=' + tool.name + '>' }}{% endif %}"
+    assert ChatTemplate(xml).tool_syntax == "generic"
+    hermes3 = "{% if tools %}{{- \"<tool_call>\n\" }}\n{{- '{\"name\": <function-name>}' }}{% endif %}"
+    assert ChatTemplate(hermes3).tool_syntax == "hermes"
 
 
 def test_qwen_is_shown_the_tools_and_its_own_tool_turns(template):
@@ -71,6 +78,7 @@ def test_every_format_has_a_grammar_llama_cpp_takes(syntax, choice):
     if syntax == "hermes":
         assert '"<tool_call>\\n" hearth-object "\\n</tool_call>"' in grammar
         assert ("hearth-text ::= [^<]" in grammar) == (choice == "auto")
+        assert spec.grammar_for(call_format(syntax)) is spec.grammar_for(call_format(syntax))  # built once
     if syntax == "llama3":
         assert "parameters" in grammar and "( " not in grammar.split("\n")[0]  # one call per turn
 
@@ -93,6 +101,48 @@ def test_hermes_calls_are_parsed_out_of_their_tags_as_they_stream():
     assert len(calls) == 1 and rest == ""
     calls, rest = _parse(ToolSpec((LIGHT,)), "hermes", ['<tool_call>\n{"name": "set_light", "argu'])
     assert calls == [] and rest == '<tool_call>\n{"name": "set_light", "argu'
+    # a second call cut short after a whole one: it stays text, without the first call's closing tag
+    cut = text[:text.index('"get_time"') + 5]
+    calls, rest = _parse(ToolSpec((LIGHT, CLOCK)), "hermes", [cut[i:i + 4] for i in range(0, len(cut), 4)])
+    assert len(calls) == 1 and rest == '<tool_call>\n{"name": "get_'
+
+
+@pytest.mark.parametrize("pieces", [["<think>", "\nPlanning.</think>", " Done."], ["<", "t", "hink> x"],
+                                    ["<b>bold</b>"], ["<tool"], ["<tool_c", "all"]])
+def test_text_that_begins_with_part_of_the_tag_is_text(pieces):
+    """Qwen3 and SmolLM3 (also `<tool_call>` templates) open their answers with `<think>`."""
+    calls, rest = _parse(ToolSpec((LIGHT,)), "hermes", pieces)
+    assert calls == [] and rest == "".join(pieces)
+
+
+def test_the_auto_grammar_lets_text_begin_with_part_of_the_tag_but_not_all_of_it(default_model_path):
+    grammar = tools_grammar(ToolSpec((LIGHT,)), call_format("hermes"))
+    call = '<tool_call>\n{"name": "set_light", "arguments": {"room": "hall", "on": true}}\n</tool_call>'
+    with GrammarWalk(default_model_path) as walk:
+        for text in ("<think>\nThe hall.</think>", "<b>Hi</b>", "It is on.", "<tool", call):
+            assert walk.accepts(grammar, text), text
+        for text in ("<tool_call>It is on.", '<tool_call>\n{"name": "get_time"', "<tool_call>\n<function=x>"):
+            assert not walk.accepts(grammar, text), text
+
+
+def test_several_calls_in_one_turn_become_one_turn_each_for_llama(template):
+    """A cloud's parallel calls in the history: Llama 3.1's template refuses a turn with two calls."""
+    second = ToolCall(id="call_2", name="get_time", arguments="{}")
+    history = [ChatMessage("user", "Light on, and the time?"),
+               ChatMessage("assistant", "Sure.", tool_calls=(CALL, second)),
+               ChatMessage("tool", "12:00", tool_call_id="call_2"), ChatMessage("tool", '{"ok": true}',
+                                                                              tool_call_id="call_1"),
+               ChatMessage("user", "Thanks!")]
+    with pytest.raises(InvalidRequestError):
+        template("llama3.1").render(history, tools=local_view(history, ToolSpec((LIGHT, CLOCK)),
+                                                              call_format("hermes"))[1])
+    messages, tools = local_view(history, ToolSpec((LIGHT, CLOCK)), call_format("llama3"))
+    assert [(m.role, m.content, [c.id for c in m.tool_calls], m.tool_call_id) for m in messages[1:5]] == [
+        ("assistant", "Sure.", ["call_1"], None), ("tool", '{"ok": true}', [], "call_1"),
+        ("assistant", "", ["call_2"], None), ("tool", "12:00", [], "call_2")]
+    text = template("llama3.1").render(messages, tools=tools)
+    assert text.count("<|start_header_id|>ipython<|end_header_id|>") == 2
+    assert local_view(history, ToolSpec((LIGHT, CLOCK)), call_format("hermes"))[0] == history
 
 
 def test_llama_calls_carry_parameters_and_text_stays_text():

@@ -68,13 +68,13 @@ def test_qwen_history_with_tool_turns_is_rendered_by_its_template(qwen):
                                              n=4, seed=1, max_tokens=64)
         plain = client.chat.completions.create(model="local", messages=history, tools=TOOLS, tool_choice="none",
                                                temperature=0, max_tokens=16)
-    for choice in out.choices:  # `auto`: text, or calls in Qwen's tags (never text that opens a tag)
+    for choice in out.choices:  # `auto`: text (`<tool_response>` is text too), or calls in Qwen's tags
         if choice.message.tool_calls:
             assert choice.finish_reason == "tool_calls"
             for call in choice.message.tool_calls:
                 check_call(call.function.name, call.function.arguments)
         else:
-            assert choice.message.content and not choice.message.content.startswith("<")
+            assert choice.message.content and not choice.message.content.startswith("<tool_call>")
     # the tools block of Qwen's system turn is in the prompt only when tools are offered (`none` shows none)
     assert out.usage.prompt_tokens > plain.usage.prompt_tokens + 200
     assert plain.choices[0].message.content and plain.choices[0].message.tool_calls is None
@@ -91,3 +91,10 @@ def test_llama_syntax_calls_have_parameters_and_come_back_as_arguments(model_hom
     for choice in out.choices:
         [call] = choice.message.tool_calls  # Llama 3.1's template takes one call per turn
         check_call(call.function.name, call.function.arguments)
+
+
+def test_ollama_show_reports_the_template_in_use(qwen, model_home):
+    import ollama
+
+    shown = ollama.Client(host=qwen.url, headers=qwen.headers(), timeout=60).show("local")
+    assert shown.template == (template_dir(model_home) / FILES["qwen2.5"]).read_text(encoding="utf-8")
