@@ -61,7 +61,8 @@ class EngineSettings(_Group):
     chat_template_file: Path | None = Field(
         None, description="A Jinja chat template used instead of the model's own `tokenizer.chat_template` "
         "(as llama.cpp's `--chat-template-file`): for a GGUF whose template is missing or wrong. A template that "
-        "asks for `<tool_call>` tags or Llama 3's `parameters` objects gets that tool-call syntax.")
+        "asks for `<tool_call>` tags, Llama 3's `parameters` objects or Mistral's `[TOOL_CALLS]` array gets that "
+        "tool-call syntax.")
 
 
 class ServerSettings(_Group):

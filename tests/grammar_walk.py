@@ -26,19 +26,24 @@ class GrammarWalk:
     def __exit__(self, *exc: object) -> None:
         L.llama_model_free(self.model)
 
-    def tokens(self, text: str) -> list[int]:
+    def tokens(self, text: str, special: bool = False) -> list[int]:
+        """`text`'s tokens (`special`: control tokens' texts are those tokens)."""
         data = text.encode("utf-8")
         out = (L.llama_token * (len(data) + 8))()
-        n = L.llama_tokenize(self.vocab, data, len(data), out, len(out), False, False)
+        n = L.llama_tokenize(self.vocab, data, len(data), out, len(out), False, special)
         assert n >= 0, text
         return list(out[:n])
 
     def accepts(self, grammar: str, text: str) -> bool:
         """Whether every token of `text` is allowed in turn (a prefix of an allowed answer is accepted)."""
+        return self.accepts_tokens(grammar, self.tokens(text))
+
+    def accepts_tokens(self, grammar: str, tokens: list[int]) -> bool:
+        """Whether every one of `tokens` is allowed in turn."""
         sampler = L.llama_sampler_init_grammar(self.vocab, grammar.encode("utf-8"), b"root")
         assert sampler, "llama.cpp refused the grammar"
         try:
-            for token in self.tokens(text):
+            for token in tokens:
                 cell = L.llama_token_data(id=token, logit=0.0, p=0.0)
                 cur = L.llama_token_data_array(data=ctypes.pointer(cell), size=1, selected=-1, sorted=False)
                 L.llama_sampler_apply(sampler, ctypes.byref(cur))

@@ -51,11 +51,15 @@ class ChatTemplate:
         """How this template asks the model to write calls (`assistant.tools.formats`): `hermes` where it asks for
         `<tool_call>` tags around a JSON `{"name": ...}` object (Qwen2.5, Hermes), `llama3` where it asks for
         `"parameters"` objects from an `ipython` environment (Llama 3.1-3.3), else `generic` (templates without
-        tools, and syntaxes not parsed here: the XML bodies of Qwen3-Coder's or GLM-4.5's `<tool_call>`)."""
+        tools, and syntaxes not parsed here: the XML bodies of Qwen3-Coder's or GLM-4.5's `<tool_call>`). `mistral`
+        where it writes calls as a JSON array after `[TOOL_CALLS]` (Mistral 7B v0.3, Nemo; not Small 3.2's
+        `[TOOL_CALLS]name[ARGS]`)."""
         if not self.knows_tools:
             return "generic"
         if _HERMES_CALL.search(self.source):
             return "hermes"
+        if _MISTRAL_CALLS.search(self.source):
+            return "mistral"
         if "ipython" in self.source and '"parameters": ' in self.source:
             return "llama3"
         return "generic"
@@ -76,6 +80,7 @@ class ChatTemplate:
 
 # `<tool_call>`, then (across the template's own quoting, `\n` escapes and Jinja delimiters) a JSON object that
 # begins with its "name" key: Qwen2.5's `<tool_call>\\n{"name": "' }}`, Hermes 3's `<tool_call>\n" }}\n{{- '{"name"`.
+_MISTRAL_CALLS = re.compile(r"\[TOOL_CALLS\] ?\[(?!ARGS)")
 _HERMES_CALL = re.compile(r'<tool_call>(?:\\n|[\s"\'{}%+-]){0,40}?\{\\?"name\\?"')
 
 

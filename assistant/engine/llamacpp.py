@@ -21,6 +21,7 @@ import llama_cpp as L
 
 from ..errors import ContextOverflowError, EngineError, InvalidRequestError
 from ..gguf_meta import GGUFMeta, read_gguf
+from ..tools.formats import call_format
 from .chat_template import ChatTemplate, fallback_template
 from .events import ChatMessage, EngineEvent, Finish, TextDelta, Timings, Usage
 from .llamacpp_batch import Batch, advance, fill, token_event
@@ -81,6 +82,10 @@ class LlamaCppEngine:
         self._template = ChatTemplate(template or fallback_template(self._meta.architecture),
                                       bos_token=self._bos_text,
                                       eos_token=self._token_text(L.llama_vocab_eos(self._vocab)))
+        # A tool-call token (Mistral's control token `[TOOL_CALLS]`) is written into the text, as llama.cpp's server
+        # keeps its `preserved_tokens`: the call parser finds calls by it.
+        self._preserved = frozenset(ids[0] for text in call_format(self._template.tool_syntax).markers
+                                    if len(ids := self.tokenize(text, special=True)) == 1)
         self.config = config
         self.info = ModelInfo(
             id=model_id or Path(path).stem, path=Path(path), architecture=self._meta.architecture,
@@ -150,10 +155,11 @@ class LlamaCppEngine:
         return list(buf[:n])
 
     def piece(self, token: int) -> bytes:
-        """The bytes a token contributes to output text (control tokens contribute none)."""
+        """The bytes a token contributes to output text (control tokens contribute none, except the tool-call
+        tokens of the template's call format)."""
         cached = self._pieces.get(token)
         if cached is None:
-            cached = self._pieces[token] = self._token_bytes(token, special=False)
+            cached = self._pieces[token] = self._token_bytes(token, special=token in self._preserved)
         return cached
 
     def _token_bytes(self, token: int, special: bool) -> bytes:

@@ -1,6 +1,8 @@
 """The grammar of an answer to a request with tools: a call is `{"name": <tool>, "arguments": <object valid
 against that tool's parameter schema>}` (Llama 3 says `parameters`), inside the format's own text around it
-(`formats.CallFormat`: Qwen's `<tool_call>` tags); parallel calls are such calls one per line.
+(`formats.CallFormat`: Qwen's `<tool_call>` tags); parallel calls are such calls one per line (Mistral: one JSON
+array after `[TOOL_CALLS]`, which the grammar matches as the control token's text: llama.cpp's grammar judges a
+token by its text with special tokens rendered).
 
 `required` and named choices constrain the whole answer to calls. `auto` uses one grammar whose root is
 `calls | text`, where text is anything that does not begin as a call does (`{`, or the whole tag `<tool_call>`;
@@ -105,6 +107,10 @@ def tools_grammar(spec: ToolSpec, fmt: CallFormat = GENERIC) -> str | None:
                                           *([_literal(fmt.call_close)] if fmt.call_close else [])]) + "\n"
     calls = f'hearth-call ( {_literal(fmt.separator)} hearth-call )*' if spec.parallel and fmt.parallel \
         else "hearth-call"
+    if fmt.array:  # Mistral v0.3 writes `[TOOL_CALLS] [`, Nemo `[TOOL_CALLS][`: either is taken
+        calls = f'" "? "[" {calls} "]"'
+    if fmt.calls_open:
+        calls = f"{_literal(fmt.calls_open)} {calls}"
     if spec.must_call:
         root = f"root ::= {calls}\n"
     else:

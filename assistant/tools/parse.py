@@ -32,7 +32,11 @@ class CallParser:
         self.mode: str | None = None if spec.offered else "text"
         self.pending = ""
         self.calls = 0
-        self._tags = tuple(t for t in (fmt.call_open.strip(), fmt.call_close.strip()) if t)
+        punctuation = ("[", ",", "]") if fmt.array else ()
+        # What is dropped around the calls' objects (`[TOOL_CALLS]` is tried before the array's `[`) ...
+        self._tags = fmt.markers + punctuation
+        # ... and what may follow a whole call (kept out of the text of a call cut short after it).
+        self._closers = tuple(t for t in (fmt.call_close.strip(), *punctuation[1:]) if t)
 
     def feed(self, text: str) -> list[Event]:
         """Events for the next piece of the answer's text."""
@@ -90,9 +94,8 @@ class CallParser:
         tag (`<tool`) is text."""
         rest, self.pending = self.pending.strip() if self.mode == "calls" else self.pending, ""
         if self.mode == "calls":
-            close = self.fmt.call_close.strip()
-            if self.calls and close and rest.startswith(close):
-                rest = rest[len(close):].lstrip()
+            while self.calls and (closer := next((t for t in self._closers if rest.startswith(t)), None)):
+                rest = rest[len(closer):].lstrip()
             if rest and any(t.startswith(rest) for t in self._tags):
                 return []
         return [TextDelta(rest)] if rest else []

@@ -11,6 +11,7 @@ conversation's tool turns are rewritten into plain turns any template renders.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Sequence
 
@@ -77,12 +78,33 @@ def local_view(messages: Sequence[ChatMessage], spec: ToolSpec,
     native format the conversation as it is and the offered tools as OpenAI `tools` entries (the template
     describes them and renders the tool turns itself); with the generic one `generic_messages` and no tools.
     A format of one call per turn (Llama 3) gets a turn with several calls (a cloud's parallel calls) as one turn
-    per call, each followed by its result: Llama 3.1's template refuses the turn as it is."""
+    per call, each followed by its result: Llama 3.1's template refuses the turn as it is; Mistral's gets call ids
+    of the length its template insists on (`short_ids`)."""
     if not fmt.native:
         return generic_messages(messages, spec), None
     tools = tuple({"type": "function", "function": {"name": t.name, "description": t.description,
                                                     "parameters": t.parameters}} for t in spec.offered)
-    return (list(messages) if fmt.parallel else single_call_turns(messages)), tools or None
+    shown = list(messages) if fmt.parallel else single_call_turns(messages)
+    return (shown if fmt.id_length is None else short_ids(shown, fmt.id_length)), tools or None
+
+
+def short_ids(messages: Sequence[ChatMessage], length: int) -> list[ChatMessage]:
+    """`messages` with every call id that is not `length` letters and digits replaced by one that is (the first
+    `length` hex digits of its SHA-256, the same for a call and its result), for Mistral's templates."""
+    def short(call_id: str) -> str:
+        if len(call_id) == length and call_id.isascii() and call_id.isalnum():
+            return call_id
+        return hashlib.sha256(call_id.encode("utf-8")).hexdigest()[:length]
+
+    out = []
+    for m in messages:
+        if m.tool_calls:
+            m = dataclasses.replace(m, tool_calls=tuple(dataclasses.replace(c, id=short(c.id))
+                                                        for c in m.tool_calls))
+        if m.tool_call_id is not None:
+            m = dataclasses.replace(m, tool_call_id=short(m.tool_call_id))
+        out.append(m)
+    return out
 
 
 def single_call_turns(messages: Sequence[ChatMessage]) -> list[ChatMessage]:

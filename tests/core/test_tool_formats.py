@@ -35,7 +35,8 @@ def template(model_home):
 def test_the_syntax_is_read_off_the_template(template):
     assert template("qwen2.5").tool_syntax == "hermes"
     assert template("llama3.1").tool_syntax == "llama3"
-    assert template("mistral-nemo").tool_syntax == "generic"  # [TOOL_CALLS] is a control token: not parsed here
+    assert template("mistral-nemo").tool_syntax == "mistral"
+    assert ChatTemplate("{% if tools %}{{ '[TOOL_CALLS]' + name + '[ARGS]' }}{% endif %}").tool_syntax == "generic"
     assert ChatTemplate(CHATML).tool_syntax == "generic"
     # `<tool_call>` around an XML body (Qwen3-Coder, GLM-4.5) is not the JSON syntax parsed here
     xml = "{% if tools %}{{- '<tool_call>\\n<function=' + tool.name + '>' }}{% endif %}"
@@ -69,7 +70,7 @@ def test_the_generic_format_keeps_rewriting_for_templates_without_tools():
     assert tools is None and all(not m.tool_calls and m.role != "tool" for m in messages)
 
 
-@pytest.mark.parametrize("syntax", ["hermes", "llama3", "generic"])
+@pytest.mark.parametrize("syntax", ["hermes", "llama3", "mistral", "generic"])
 @pytest.mark.parametrize("choice", ["auto", "required", "named"])
 def test_every_format_has_a_grammar_llama_cpp_takes(syntax, choice):
     spec = ToolSpec((LIGHT, CLOCK), choice=choice, name="set_light" if choice == "named" else None)
@@ -81,6 +82,8 @@ def test_every_format_has_a_grammar_llama_cpp_takes(syntax, choice):
         assert spec.grammar_for(call_format(syntax)) is spec.grammar_for(call_format(syntax))  # built once
     if syntax == "llama3":
         assert "parameters" in grammar and "( " not in grammar.split("\n")[0]  # one call per turn
+    if syntax == "mistral":
+        assert grammar.startswith('root ::= "[TOOL_CALLS]" " "? "[" hearth-call ( ", " hearth-call )* "]"')
 
 
 def _parse(spec, syntax, pieces):
@@ -151,3 +154,38 @@ def test_llama_calls_carry_parameters_and_text_stays_text():
     assert [(c.name, json.loads(c.arguments)) for c in calls] == [("set_light", {"room": "kitchen", "on": True})]
     calls, rest = _parse(ToolSpec((LIGHT,)), "hermes", ["It is ", "bright already."])
     assert calls == [] and rest == "It is bright already."
+
+
+def test_mistral_calls_are_read_out_of_their_array_as_they_stream():
+    text = '[TOOL_CALLS] [{"name": "set_light", "arguments": {"room": "hall", "on": false}}, ' \
+           '{"name": "get_time", "arguments": {}}]'
+    for size in (1, 5, len(text)):
+        calls, rest = _parse(ToolSpec((LIGHT, CLOCK)), "mistral", [text[i:i + size] for i in range(0, len(text), size)])
+        assert [(c.name, c.index) for c in calls] == [("set_light", 0), ("get_time", 1)] and rest == "", size
+    cut = text[:text.index('"get_time"') + 4]
+    calls, rest = _parse(ToolSpec((LIGHT, CLOCK)), "mistral", [cut])
+    assert len(calls) == 1 and rest == '{"name": "get'
+    calls, rest = _parse(ToolSpec((LIGHT,)), "mistral", ["[1] The ", "hall light is off."])
+    assert calls == [] and rest == "[1] The hall light is off."
+
+
+def test_mistral_is_shown_the_tools_and_history_ids_it_accepts(template):
+    """Mistral's templates refuse call ids that are not 9 letters or digits (OpenAI's are `call_...`)."""
+    history = [*HISTORY[:4], ChatMessage("assistant", "Done."), HISTORY[4]]  # its roles must alternate
+    messages, tools = local_view(history, ToolSpec((LIGHT, CLOCK)), call_format("mistral"))
+    with pytest.raises(InvalidRequestError, match="length 9"):
+        template("mistral-nemo").render(history, tools=tools)
+    text = template("mistral-nemo").render(messages, tools=tools)
+    [short] = {c.id for m in messages for c in m.tool_calls}
+    assert len(short) == 9 and short.isalnum() and messages[3].tool_call_id == short
+    assert '[TOOL_CALLS][{"name": "set_light", "arguments": {"room": "kitchen", "on": true}, "id": "' + short in text
+    assert '[AVAILABLE_TOOLS][{"type": "function"' in text and f'"call_id": "{short}"}}[/TOOL_RESULTS]' in text
+
+
+def test_the_grammar_takes_a_control_token_by_its_text(default_model_path):
+    """What lets the grammar match Mistral's `[TOOL_CALLS]` token: llama.cpp judges each token by its text with
+    special tokens rendered (SmolLM2's control token `<|im_start|>` here)."""
+    with GrammarWalk(default_model_path) as walk:
+        [token] = walk.tokens("<|im_start|>", special=True)
+        assert walk.accepts_tokens('root ::= "<|im_start|>" "user"', [token, *walk.tokens("user")])
+        assert not walk.accepts_tokens('root ::= "<|im_end|>" "user"', [token, *walk.tokens("user")])

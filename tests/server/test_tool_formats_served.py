@@ -98,3 +98,34 @@ def test_ollama_show_reports_the_template_in_use(qwen, model_home):
 
     shown = ollama.Client(host=qwen.url, headers=qwen.headers(), timeout=60).show("local")
     assert shown.template == (template_dir(model_home) / FILES["qwen2.5"]).read_text(encoding="utf-8")
+
+
+def test_mistral_syntax_calls_come_back_and_history_ids_are_mapped(model_home):
+    """Mistral Nemo's template: calls as one JSON array after `[TOOL_CALLS]` (SmolLM2 spells the control token
+    out; llama.cpp's grammar takes a model's real `[TOOL_CALLS]` token by the same text), and a history whose
+    OpenAI call ids the template would refuse (it insists on 9 letters or digits)."""
+    history = [*ASK, {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "call_7", "type": "function",
+                    "function": {"name": "set_light", "arguments": json.dumps({"room": "kitchen", "on": True})}},
+                   {"id": "call_8", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]},
+               {"role": "tool", "tool_call_id": "call_7", "content": '{"ok": true}'},
+               {"role": "tool", "tool_call_id": "call_8", "content": '"12:00"'},
+               {"role": "assistant", "content": "Done; it is 12:00."},  # Mistral's roles must alternate
+               {"role": "user", "content": "And the bedroom too."}]
+    server = _serve(model_home, "mistral-nemo")
+    try:
+        with server.client() as client:
+            out = client.chat.completions.create(model="local", messages=ASK, tools=TOOLS, temperature=1.0, n=3,
+                                                 seed=3, tool_choice="required", max_tokens=160)
+            later = client.chat.completions.create(model="local", messages=history, tools=TOOLS, temperature=0,
+                                                   tool_choice="required", max_tokens=96)
+            with client.beta.chat.completions.stream(model="local", messages=ASK, tools=TOOLS, temperature=0,
+                                                     tool_choice="required", max_tokens=160) as stream:
+                streamed = stream.get_final_completion()
+    finally:
+        stop_server(server)
+    for choice in [*out.choices, *later.choices, *streamed.choices]:
+        assert choice.finish_reason == "tool_calls" and choice.message.tool_calls, choice
+        assert "TOOL_CALLS" not in (choice.message.content or "")
+        for call in choice.message.tool_calls:
+            check_call(call.function.name, call.function.arguments)
