@@ -92,7 +92,8 @@ class Assistant:
 
     # -- routing ---------------------------------------------------------------------------------------------
     def stream(self, request: ChatRequest) -> Iterator[Event]:
-        """Events for one request: one RouteDecision first, then TokenEvent/TextDelta events, ending with
+        """Events for one request: one RouteDecision first, then TokenEvent/TextDelta events (and, for a request
+        with tools, each call's ToolCallDelta pieces as it is written and its ToolCall once whole), ending with
         Finish. Only the first `decision_window` tokens are held back while the policy decides (the
         `complete_window` when `request.mode` is `complete`)."""
         yield from self._stream(request, request.mode or "stream")

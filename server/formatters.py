@@ -6,13 +6,14 @@ serialised with `json.dumps` directly (no pydantic round trip) because they are 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.engine.events import Finish, TokenEvent, ToolCall, TopLogprob
+from assistant.engine.events import Finish, TokenEvent, ToolCall, ToolCallDelta, TopLogprob
 from assistant.errors import HearthError
 
 from .errors import stream_error
@@ -136,8 +137,12 @@ class ResponseFormatter:
     def end(self, index: int, finish: Finish, tokens: list[TokenEvent], offset: int) -> bytes:
         raise NotImplementedError
 
-    def tool_call(self, index: int, call: ToolCall, tokens: list[TokenEvent]) -> bytes:
+    def tool_call(self, index: int, call: ToolCall, tokens: list[TokenEvent]) -> bytes | None:
         raise NotImplementedError
+
+    def tool_call_delta(self, index: int, piece: ToolCallDelta, tokens: list[TokenEvent]) -> bytes | None:
+        """A piece of a call still being written (None: this API shows whole calls only)."""
+        return None
 
     def whole(self, results: list[ChoiceResult], echoes: list[str] | None) -> dict[str, Any]:
         raise NotImplementedError
@@ -154,6 +159,8 @@ class ChatFormatter(ResponseFormatter):
         self.logprobs = logprobs
         self.called: set[int] = set()
         """Choices that made tool calls (their finish reason is `tool_calls`)."""
+        self.streamed: set[str] = set()
+        """Ids of the calls streamed in pieces (their whole `ToolCall` adds nothing)."""
 
     def start(self, index: int) -> bytes:
         return sse(self._chunk([{"index": index, "delta": {"role": "assistant", "content": ""},
@@ -169,17 +176,32 @@ class ChatFormatter(ResponseFormatter):
         return sse(self._chunk([{"index": index, "delta": {}, "logprobs": lp,
                                  "finish_reason": finish_reason(finish, index in self.called)}]))
 
-    def tool_call(self, index: int, call: ToolCall, tokens: list[TokenEvent]) -> bytes:
-        """A call as OpenAI streams one: its id and name (arguments ""), then its arguments as a fragment."""
+    def tool_call(self, index: int, call: ToolCall, tokens: list[TokenEvent]) -> bytes | None:
+        """A whole call that was not streamed in pieces (a cloud's), as OpenAI streams one: its id and name
+        (arguments ""), then its arguments as one fragment. None for a call whose pieces were streamed."""
         self.called.add(index)
+        if call.id in self.streamed:
+            return None
+        head = ToolCallDelta(call.id, call.name, "", call.index)
+        return b"".join([self._piece(index, head, tokens), self._piece(index, dataclasses.replace(
+            head, arguments=call.arguments), [])])
+
+    def tool_call_delta(self, index: int, piece: ToolCallDelta, tokens: list[TokenEvent]) -> bytes:
+        """A piece of a call as it is written: the first (id, name, arguments "") opens it in the client's
+        reassembly, the rest append to its arguments."""
+        self.called.add(index)
+        self.streamed.add(piece.id)
+        return self._piece(index, piece, tokens)
+
+    def _piece(self, index: int, piece: ToolCallDelta, tokens: list[TokenEvent]) -> bytes:
         lp = chat_logprobs(tokens) if self.logprobs and tokens else None
-        head = {"index": call.index, "id": call.id, "type": "function",
-                "function": {"name": call.name, "arguments": ""}}
-        tail = {"index": call.index, "function": {"arguments": call.arguments}}
-        return (sse(self._chunk([{"index": index, "delta": {"tool_calls": [head]}, "logprobs": lp,
-                                  "finish_reason": None}]))
-                + sse(self._chunk([{"index": index, "delta": {"tool_calls": [tail]}, "logprobs": None,
-                                    "finish_reason": None}])))
+        if piece.arguments:
+            entry: dict[str, Any] = {"index": piece.index, "function": {"arguments": piece.arguments}}
+        else:
+            entry = {"index": piece.index, "id": piece.id, "type": "function",
+                     "function": {"name": piece.name, "arguments": ""}}
+        return sse(self._chunk([{"index": index, "delta": {"tool_calls": [entry]}, "logprobs": lp,
+                                 "finish_reason": None}]))
 
     @staticmethod
     def _message(r: ChoiceResult) -> dict[str, Any]:

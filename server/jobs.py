@@ -15,7 +15,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.engine.events import Event, Finish, RouteDecision, TextDelta, TokenEvent, ToolCall
+from assistant.engine.events import (
+    Event,
+    Finish,
+    RouteDecision,
+    TextDelta,
+    TokenEvent,
+    ToolCall,
+    ToolCallDelta,
+)
 from assistant.errors import EngineBusyError, HearthError
 
 from .channel import Channel
@@ -140,7 +148,7 @@ class JobRunner:
                 self.metrics.observe_finish(event)
             elif isinstance(event, RouteDecision):
                 self.metrics.observe_decision(event)
-            elif not isinstance(event, (TextDelta, ToolCall)):
+            elif not isinstance(event, (TextDelta, ToolCall, ToolCallDelta)):
                 continue
             put(ChoiceEvent(index, event))
 

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from assistant.engine.events import Finish, RouteDecision, TextDelta, TokenEvent, ToolCall
+from assistant.engine.events import Finish, RouteDecision, TextDelta, TokenEvent, ToolCall, ToolCallDelta
 from assistant.errors import HearthError
 
 from .channel import Channel
@@ -159,9 +159,11 @@ class _StreamState:
         if isinstance(event, TokenEvent):
             tokens[i].append(event)
             return None
-        if isinstance(event, ToolCall):
-            out = shape.tool_call(i, event, tokens[i])
-            tokens[i] = []
+        if isinstance(event, (ToolCall, ToolCallDelta)):
+            out = shape.tool_call(i, event, tokens[i]) if isinstance(event, ToolCall) \
+                else shape.tool_call_delta(i, event, tokens[i])
+            if out is not None:
+                tokens[i] = []
             return out
         if isinstance(event, Finish):
             self.finishes.append(event)

@@ -11,6 +11,7 @@ from .events import (
                      Timings,
                      TokenEvent,
                      ToolCall,
+                     ToolCallDelta,
                      TopLogprob,
                      Usage,
 )
@@ -19,5 +20,6 @@ from .sampling import SamplingParams
 
 __all__ = [
     "Capabilities", "ChatMessage", "Engine", "EngineEvent", "Event", "Finish", "FinishReason", "ModelInfo", "Prompt",
-    "RouteDecision", "SamplingParams", "TextDelta", "Timings", "TokenEvent", "ToolCall", "TopLogprob", "Usage",
+    "RouteDecision", "SamplingParams", "TextDelta", "Timings", "TokenEvent", "ToolCall", "ToolCallDelta", "TopLogprob",
+    "Usage",
 ]

@@ -24,6 +24,19 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a call still being written, for surfaces that stream calls as they grow (OpenAI's
+    `delta.tool_calls`): the first piece of a call carries its id and name and `arguments` "", later ones the next
+    fragment of its arguments' JSON text. The call's `ToolCall` follows when it is complete; its `arguments` is the
+    fragments joined. Surfaces that show whole calls ignore these."""
+
+    id: str
+    name: str
+    arguments: str
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One message of a conversation."""
 
@@ -135,4 +148,4 @@ class RouteDecision:
 
 
 EngineEvent = Union[TokenEvent, TextDelta, Finish]
-Event = Union[TokenEvent, TextDelta, Finish, RouteDecision, ToolCall]
+Event = Union[TokenEvent, TextDelta, Finish, RouteDecision, ToolCall, ToolCallDelta]

@@ -16,7 +16,7 @@ CALIBRATION_DIR = Path(__file__).resolve().parent / "data"
 FILES: dict[str, str] = {"stream": "calibration_stream.json", "complete": "calibration_complete.json"}
 """File name of each answer mode's calibration inside a calibration directory (what `hearth calibrate` writes)."""
 TOOLS_FILE = "calibration_tools.json"
-"""File name of the tool-call calibration (`tool_fit --out`); optional, and none is shipped yet."""
+"""File name of the tool-call calibration (`tool_fit --out`; one ships for the default model)."""
 
 
 def calibration_file(mode: Mode, directory: Path | None = None) -> Path:

@@ -80,10 +80,9 @@ def _r(value: float | None) -> float | None:
 
 
 def _tool_calibration(directory, fallback: Calibration) -> Calibration:
-    """The tool-call fit (`tool_fit --out DIR`, then `escalation.calibration_dir = DIR`); without one, calls are
-    scored with `fallback`, the non-streamed answers' fit, which escalates nearly every call. None ships yet: the
-    first fit (default sampler) escalated 2.4% of greedy calls, its sampled-token signals shift with the
-    temperature (see tool_fit)."""
+    """The tool-call fit (the shipped one for the default model, or `tool_fit --out DIR` with
+    `escalation.calibration_dir = DIR`); without one, calls are scored with `fallback`, the non-streamed answers'
+    fit, which escalates nearly every call."""
     try:
         return load_calibration("tools", directory)
     except FileNotFoundError:

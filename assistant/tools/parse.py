@@ -3,17 +3,19 @@ events (the core's one representation of a call; surfaces render it).
 
 The grammar (`assistant.tools.grammar`) decides by how the answer begins: `{` (or the format's whole opening tag,
 `<tool_call>`) starts calls, one per line, anything else is text, passed on as it streams (text that begins with a
-part of the tag, `<think>`, is held only until it differs from the tag). A call is emitted as soon as its object is
-complete; the format's tags around it are dropped.
+part of the tag, `<think>`, is held only until it differs from the tag). While a call is written its pieces stream as
+`ToolCallDelta`s (its id and name once they are known, then each new fragment of its arguments' text); the whole
+`ToolCall` follows as soon as its object is complete. The format's tags around calls are dropped.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 
-from ..engine.events import Event, Finish, TextDelta, ToolCall
+from ..engine.events import Event, Finish, TextDelta, ToolCall, ToolCallDelta
 from .formats import GENERIC, CallFormat
 from .spec import ToolSpec
 
@@ -32,6 +34,11 @@ class CallParser:
         self.mode: str | None = None if spec.offered else "text"
         self.pending = ""
         self.calls = 0
+        self._open: tuple[str, str, list[str]] | None = None
+        """The call being written: its id, name and the argument fragments streamed so far."""
+        # A call's start as the grammar writes it: its name first, then its arguments' key.
+        self._head = re.compile(r'\{\s*"name"\s*:\s*"([A-Za-z0-9_-]{1,64})"\s*,\s*"' + re.escape(fmt.arguments_key)
+                                + r'"\s*:\s*')
         punctuation = ("[", ",", "]") if fmt.array else ()
         # What is dropped around the calls' objects (`[TOOL_CALLS]` is tried before the array's `[`) ...
         self._tags = fmt.markers + punctuation
@@ -53,9 +60,27 @@ class CallParser:
             try:
                 obj, end = _DECODER.raw_decode(rest)
             except json.JSONDecodeError:
-                return out  # not complete yet
+                return out + self._grow(rest)  # not complete yet
             self.pending = rest[end:]
-            out.append(self._call(obj, rest[:end]))
+            out += self._call(obj, rest[:end])
+
+    def _grow(self, rest: str) -> list[Event]:
+        """The pieces of the call being written in `rest` not streamed yet (none before its name is complete, or
+        when its keys come in another order than the grammar writes them)."""
+        head = self._head.match(rest)
+        if head is None or self.spec.tool(head.group(1)) is None:
+            return []
+        out: list[Event] = []
+        if self._open is None:
+            self._open = (new_call_id(), head.group(1), [])
+            out.append(ToolCallDelta(self._open[0], self._open[1], "", self.calls))
+        call_id, name, sent = self._open
+        # Trailing whitespace is held back: it may lie after the arguments' object, before the call's `}`.
+        arguments, done = escaped(rest[head.end():].rstrip()), len("".join(sent))
+        if len(arguments) > done:
+            sent.append(arguments[done:])
+            out.append(ToolCallDelta(call_id, name, arguments[done:], self.calls))
+        return out
 
     def _decide(self, text: str) -> str:
         """Sets the mode once the answer so far (`pending` + `text`) shows it; returns what is still to be fed."""
@@ -78,15 +103,26 @@ class CallParser:
                 return None if any(t.startswith(rest) for t in self._tags) and rest else rest
             rest = rest[len(tag):].lstrip()
 
-    def _call(self, obj: object, text: str) -> Event:
-        key = self.fmt.arguments_key
+    def _call(self, obj: object, text: str) -> list[Event]:
+        key, opened, self._open = self.fmt.arguments_key, self._open, None
         if not (isinstance(obj, dict) and isinstance(obj.get(key), dict)
                 and self.spec.tool(str(obj.get("name"))) is not None):
-            return TextDelta(text)  # only reachable without the grammar
-        call = ToolCall(id=new_call_id(), name=obj["name"], arguments=json.dumps(obj[key], ensure_ascii=False),
-                        index=self.calls)
+            return [TextDelta(text)]  # only reachable without the grammar
+        head = self._head.match(text)
+        if head is None:
+            arguments = json.dumps(obj[key], ensure_ascii=False)
+        else:  # the model's own text of the arguments, as its pieces streamed
+            arguments = escaped(text[head.end():_DECODER.raw_decode(text, head.end())[1]])
+        if opened is None:  # complete in one piece: its pieces are its head and its whole arguments
+            opened = (new_call_id(), obj["name"], [])
+            out: list[Event] = [ToolCallDelta(opened[0], opened[1], "", self.calls)]
+        else:
+            out = []
+        if len(arguments) > len(done := "".join(opened[2])):
+            out.append(ToolCallDelta(opened[0], opened[1], arguments[len(done):], self.calls))
+        out.append(ToolCall(id=opened[0], name=obj["name"], arguments=arguments, index=self.calls))
         self.calls += 1
-        return call
+        return out
 
     def flush(self) -> list[Event]:
         """What is left at the end: a call cut short (the answer hit its token limit) stays text (without the
@@ -99,6 +135,27 @@ class CallParser:
             if rest and any(t.startswith(rest) for t in self._tags):
                 return []
         return [TextDelta(rest)] if rest else []
+
+
+def escaped(text: str) -> str:
+    """JSON text with the raw control characters inside its strings escaped (`\\u000a`): the grammar's strings may
+    hold them, strict JSON parsers (the clients') refuse them. The escaping of a prefix is a prefix of the
+    escaping of the whole, so fragments escaped as they come join into the whole call's escaped text."""
+    out, in_string, escape = [], False, False
+    for ch in text:
+        if in_string:
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == '"':
+                in_string = False
+            elif ch < " ":
+                ch = f"\\u{ord(ch):04x}"
+        elif ch == '"':
+            in_string = True
+        out.append(ch)
+    return "".join(out)
 
 
 def with_calls(events: Iterator[Event], spec: ToolSpec, fmt: CallFormat = GENERIC) -> Iterator[Event]:

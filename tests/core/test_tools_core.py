@@ -8,7 +8,7 @@ import json
 import jsonschema
 import pytest
 
-from assistant.engine import ChatMessage, SamplingParams, TextDelta, ToolCall
+from assistant.engine import ChatMessage, SamplingParams, TextDelta, ToolCall, ToolCallDelta
 from assistant.engine.chat_template import ChatTemplate
 from assistant.errors import InvalidRequestError
 from assistant.tools import CallParser, Tool, ToolSpec, generic_messages
@@ -69,12 +69,30 @@ def test_parser_emits_calls_as_they_complete(size):
     spec = ToolSpec((LIGHT, CLOCK))
     text = '{"name": "set_light", "arguments": {"room": "kitchen", "on": true}}\n{"name":"get_time","arguments":{}}'
     events = _feed(CallParser(spec), text, size)
-    assert [(e.name, json.loads(e.arguments), e.index) for e in events] == [
+    calls = [e for e in events if isinstance(e, ToolCall)]
+    assert [(e.name, json.loads(e.arguments), e.index) for e in calls] == [
         ("set_light", {"room": "kitchen", "on": True}, 0), ("get_time", {}, 1)]
-    assert len({e.id for e in events}) == 2
+    assert len({e.id for e in calls}) == 2
+    # each call streamed in pieces first: id and name, then fragments that join into its arguments
+    for call in calls:
+        pieces = [e for e in events if isinstance(e, ToolCallDelta) and e.id == call.id]
+        assert pieces[0].arguments == "" and {(p.name, p.index) for p in pieces} == {(call.name, call.index)}
+        assert "".join(p.arguments for p in pieces) == call.arguments
+        assert events.index(pieces[-1]) < events.index(call)
     assert "".join(e.text for e in _feed(CallParser(spec), "Hi {there}", size)) == "Hi {there}"
     cut = _feed(CallParser(spec), '{"name": "set_light", "argu', size)  # cut by max_tokens: text, not a call
     assert [type(e) for e in cut] == [TextDelta]
+
+
+def test_streamed_arguments_escape_raw_control_characters():
+    """The grammar's strings may hold a raw newline; the clients' strict JSON parsers refuse one."""
+    text = '{"name": "set_light", "arguments": {"room": "kit\nchen", "on": true} }'
+    for size in (1, 4, len(text)):
+        events = _feed(CallParser(ToolSpec((LIGHT,))), text, size)
+        [call] = [e for e in events if isinstance(e, ToolCall)]
+        assert call.arguments == '{"room": "kit\\u000achen", "on": true}'
+        assert json.loads(call.arguments) == {"room": "kit\nchen", "on": True}
+        assert "".join(e.arguments for e in events if isinstance(e, ToolCallDelta)) == call.arguments
 
 
 def test_template_receives_tools_and_tool_calls():

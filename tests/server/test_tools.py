@@ -96,10 +96,11 @@ def _accumulate(stream) -> dict[int, dict]:
             choice = out.setdefault(c.index, {"content": "", "calls": {}, "finish": None})
             choice["content"] += c.delta.content or ""
             for d in c.delta.tool_calls or ():
-                call = choice["calls"].setdefault(d.index, {"id": None, "name": "", "arguments": ""})
+                call = choice["calls"].setdefault(d.index, {"id": None, "name": "", "arguments": "", "pieces": 0})
                 call["id"] = d.id or call["id"]
                 call["name"] += (d.function.name or "") if d.function else ""
                 call["arguments"] += (d.function.arguments or "") if d.function else ""
+                call["pieces"] += bool(d.function and d.function.arguments)
             choice["finish"] = c.finish_reason or choice["finish"]
     return out
 
@@ -112,6 +113,9 @@ def test_streamed_calls_reassemble_like_the_whole_answer(client):
     assert [(c["name"], c["arguments"]) for c in streamed["calls"].values()] == [
         (c.function.name, c.function.arguments) for c in whole.message.tool_calls]
     assert all(c["id"].startswith("call_") for c in streamed["calls"].values())
+    # the arguments stream as they are written, a fragment per token or so, not in one piece at the end
+    longest = max(streamed["calls"].values(), key=lambda c: len(c["arguments"]))
+    assert len(longest["arguments"]) > 12 and longest["pieces"] >= 4, streamed["calls"]
 
 
 def test_sdk_stream_helper_reassembles_calls(client):
