@@ -32,7 +32,7 @@ def template_dir(home: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         got = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
                               "--no-deps", "--no-binary", ":all:", "-d", tmp, f"llama-cpp-python=={wanted}"],
-                             capture_output=True, text=True, timeout=900)
+                             capture_output=True, text=True, timeout=900, check=False)
         if got.returncode != 0:
             why = f"pip could not fetch llama-cpp-python=={wanted}'s sdist: {got.stderr.strip()[-300:]}"
             if os.environ.get("CI"):

@@ -7,10 +7,14 @@ from __future__ import annotations
 import ctypes
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import llama_cpp as L
 
 from assistant.engine.llamacpp_load import load_model
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class GrammarWalk:
@@ -20,7 +24,7 @@ class GrammarWalk:
         self.model = load_model(model_path, vocab_only=True)
         self.vocab = L.llama_model_get_vocab(self.model)
 
-    def __enter__(self) -> GrammarWalk:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
