@@ -133,10 +133,11 @@ def test_shipped_calibrations_are_applied_per_mode(make_assistant) -> None:
     assistant = make_assistant(escalation={})
     esc = assistant.settings.escalation
     # The answer probe scores where the calibration has one for the loaded model and window (here: whole
-    # answers; the streamed window of 4 is not the probe's 8). With no tool-call calibration shipped, calls are
-    # scored as non-streamed answers are.
-    assert sorted(assistant.escalator.probes) == ["complete", "tools"]
-    assert assistant.escalator.calibrations["tools"] is assistant.escalator.calibrations["complete"]
+    # answers; the streamed window of 4 is not the probe's 8). Calls are scored with the shipped tool-call fit,
+    # which has no probe.
+    assert sorted(assistant.escalator.probes) == ["complete"]
+    tools = assistant.escalator.calibrations["tools"]
+    assert tools.meta["mode"] == "tools" and tools is not assistant.escalator.calibrations["complete"]
     scores = {mode: assistant.escalator.probes.get(mode) or cal
               for mode, cal in assistant.escalator.calibrations.items()}
     streamed = events_of(assistant, ask())[0].signals

@@ -116,7 +116,7 @@ def test_mistral_syntax_calls_come_back_and_history_ids_are_mapped(model_home):
     try:
         with server.client() as client:
             out = client.chat.completions.create(model="local", messages=ASK, tools=TOOLS, temperature=1.0, n=3,
-                                                 seed=3, tool_choice="required", max_tokens=160)
+                                                 seed=3, tool_choice="required", max_tokens=400)
             later = client.chat.completions.create(model="local", messages=history, tools=TOOLS, temperature=0,
                                                    tool_choice="required", max_tokens=96)
             with client.beta.chat.completions.stream(model="local", messages=ASK, tools=TOOLS, temperature=0,
