@@ -122,7 +122,10 @@ def test_ctrl_c_interrupts_the_reply_but_not_the_session(home):
     env = hearth_env(home, SMALL_ENGINE | {"PYTHONUNBUFFERED": "1"})
     proc = subprocess.Popen([*HEARTH, "chat", "--max-tokens", "400", "--seed", "3", "--min-p", "0",
                              "--temperature", "1.0"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            # A suite started in the background (`cmd &`) inherits SIGINT ignored, and Python then
+                            # installs no KeyboardInterrupt handler: give the child the default disposition.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         proc.stdin.write(b"Write a very long essay about the history of ships.\n")
         proc.stdin.flush()
