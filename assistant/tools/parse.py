@@ -34,8 +34,10 @@ class CallParser:
         self.mode: str | None = None if spec.offered else "text"
         self.pending = ""
         self.calls = 0
-        self._open: tuple[str, str, list[str]] | None = None
-        """The call being written: its id, name and the argument fragments streamed so far."""
+        self._open: tuple[str, str] | None = None
+        """The call being written: its id and name."""
+        self._sent = 0
+        """How much of its arguments' escaped text has been streamed."""
         # A call's start as the grammar writes it: its name first, then its arguments' key.
         self._head = re.compile(r'\{\s*"name"\s*:\s*"([A-Za-z0-9_-]{1,64})"\s*,\s*"' + re.escape(fmt.arguments_key)
                                 + r'"\s*:\s*')
@@ -72,14 +74,13 @@ class CallParser:
             return []
         out: list[Event] = []
         if self._open is None:
-            self._open = (new_call_id(), head.group(1), [])
-            out.append(ToolCallDelta(self._open[0], self._open[1], "", self.calls))
-        call_id, name, sent = self._open
+            self._open, self._sent = (new_call_id(), head.group(1)), 0
+            out.append(ToolCallDelta(*self._open, "", self.calls))
         # Trailing whitespace is held back: it may lie after the arguments' object, before the call's `}`.
-        arguments, done = escaped(rest[head.end():].rstrip()), len("".join(sent))
-        if len(arguments) > done:
-            sent.append(arguments[done:])
-            out.append(ToolCallDelta(call_id, name, arguments[done:], self.calls))
+        arguments = escaped(rest[head.end():].rstrip())
+        if len(arguments) > self._sent:
+            out.append(ToolCallDelta(*self._open, arguments[self._sent:], self.calls))
+            self._sent = len(arguments)
         return out
 
     def _decide(self, text: str) -> str:
@@ -113,13 +114,14 @@ class CallParser:
             arguments = json.dumps(obj[key], ensure_ascii=False)
         else:  # the model's own text of the arguments, as its pieces streamed
             arguments = escaped(text[head.end():_DECODER.raw_decode(text, head.end())[1]])
+        sent = self._sent if opened is not None else 0
         if opened is None:  # complete in one piece: its pieces are its head and its whole arguments
-            opened = (new_call_id(), obj["name"], [])
-            out: list[Event] = [ToolCallDelta(opened[0], opened[1], "", self.calls)]
+            opened = (new_call_id(), obj["name"])
+            out: list[Event] = [ToolCallDelta(*opened, "", self.calls)]
         else:
             out = []
-        if len(arguments) > len(done := "".join(opened[2])):
-            out.append(ToolCallDelta(opened[0], opened[1], arguments[len(done):], self.calls))
+        if len(arguments) > sent:
+            out.append(ToolCallDelta(*opened, arguments[sent:], self.calls))
         out.append(ToolCall(id=opened[0], name=obj["name"], arguments=arguments, index=self.calls))
         self.calls += 1
         return out
