@@ -57,7 +57,9 @@ def test_auto_is_text_or_valid_calls(client):
     out = _chat(client, temperature=1.0, n=8, max_tokens=64)
     for choice in out.choices:
         if choice.message.tool_calls:
-            assert choice.finish_reason == "tool_calls" and choice.message.content is None
+            # Whole calls may run on to max_tokens in a call cut short: that one stays text, said by "length".
+            assert (choice.finish_reason, choice.message.content) == ("tool_calls", None) or (
+                choice.finish_reason == "length" and (choice.message.content or "{").startswith("{")), choice
             for call in choice.message.tool_calls:
                 check_call(call.function.name, call.function.arguments)
         else:
