@@ -144,7 +144,7 @@ def run(assistant, choice: str) -> dict:
     n = len(rows)
     called = [r for r in rows if r["calls"]]
     return {"choice": choice, "requests": n, "called_pct": 100 * len(called) / n,
-            "valid_pct_of_calls": 100 * sum(r["valid"] for r in called) / max(1, len(called)),
+            "valid_pct_of_calls": 100 * sum(r["valid"] for r in called) / len(called) if called else None,
             "tool_right_pct": 100 * sum(r["tool_right"] for r in rows) / n,
             "exact_pct": 100 * sum(r["exact"] for r in rows) / n, "rows": rows}
 
@@ -230,7 +230,7 @@ def main() -> None:
     print(f"model {assistant.model_info.id}, {len(CASES)} requests, greedy")
     print(f"{'tool_choice':<12}{'called %':>10}{'valid % of calls':>18}{'right tool %':>14}{'exact %':>9}")
     for r in results:
-        print(f"{r['choice']:<12}{r['called_pct']:>10.1f}{r['valid_pct_of_calls']:>18.1f}{r['tool_right_pct']:>14.1f}"
+        print(f"{r['choice']:<12}{r['called_pct']:>10.1f}{_pct(r['valid_pct_of_calls']):>18}{r['tool_right_pct']:>14.1f}"
               f"{r['exact_pct']:>9.1f}")
     if clouds:
         print(f"with escalation to an oracle cloud (target rate {settings.escalation.target_rate:g}):")
