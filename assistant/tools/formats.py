@@ -53,15 +53,9 @@ class CallFormat:
 
     @property
     def opening(self) -> str:
-        """How the calls begin (`{`, the tag `<tool_call>`, or `[TOOL_CALLS]`). Text may begin with a part of it
-        (Qwen3's `<think>`), not with all of it."""
+        """How an answer that calls begins (`{`, the tag `<tool_call>`, or `[TOOL_CALLS]`): an answer that does
+        not begin with it is text. Text may begin with a part of it (Qwen3's `<think>`), not with all of it."""
         return self.calls_open or self.call_open.strip() or "{"
-
-    @property
-    def tagged(self) -> bool:
-        """Calls begin with a tag (`<tool_call>`, `[TOOL_CALLS]`), so in `auto` they may follow text: the text
-        cannot hold the tag, and the tag starts the calls. Calls that begin with a bare `{` start the answer."""
-        return self.opening != "{"
 
     @property
     def markers(self) -> tuple[str, ...]:

@@ -5,17 +5,16 @@ array after `[TOOL_CALLS]`, which the grammar matches as the control token's tex
 token by its text with special tokens rendered).
 
 `required` and named choices constrain the whole answer to calls. `auto` uses one grammar whose root is
-`calls | text`, where text is anything that does not begin as a call does (`{`): an answer that begins that way is a
-call and is constrained from its first character, so every call Hearth emits parses and validates. Where calls begin
-with a tag (`<tool_call>`, `[TOOL_CALLS]`) the root is `calls | text calls?` and the text is anything in which the
-tag does not occur (it may begin `<think>`): the tag can only start calls, after text or without it.
+`calls | text`, where text is anything that does not begin as a call does (`{`, or the whole tag `<tool_call>`;
+text may begin `<think>`): an answer that begins that way is a call and is constrained from its first character,
+so every call Hearth emits parses and validates.
 
 Why not llama.cpp's lazy grammar (`llama_sampler_init_grammar_lazy_patterns`, which the bindings expose): it turns
 on when a trigger pattern matches already *sampled* text and then replays that text into the grammar; text the
 grammar rejects at that point (a token that carries `{"name": "no_such_tool` past the trigger) makes llama.cpp
 throw a C++ exception through its C API, which aborts the process. A root alternative masks every candidate before
-it is sampled, so nothing the grammar rejects is ever accepted. What it costs: the grammar checks candidates on
-every token of a text answer too, and in the generic format (no tag) a call must start the answer.
+it is sampled, so nothing the grammar rejects is ever accepted. What it costs: a call must start the answer (text
+before a call is not possible in `auto`), and the grammar checks candidates on every token of a text answer too.
 """
 
 from __future__ import annotations
@@ -114,8 +113,6 @@ def tools_grammar(spec: ToolSpec, fmt: CallFormat = GENERIC) -> str | None:
         calls = f"{_literal(fmt.calls_open)} {calls}"
     if spec.must_call:
         root = f"root ::= {calls}\n"
-    elif fmt.tagged:
-        root = f"root ::= {calls} | hearth-text ( {calls} )?\n" + _not_containing(fmt.opening, "hearth-text")
     else:
         root = f"root ::= {calls} | hearth-text\nhearth-text ::= {_not_starting(fmt.opening)}\n"
     grammar = root + call + gbnf
@@ -139,24 +136,3 @@ def _not_starting(opening: str) -> str:
     alternatives += [f"{_literal(opening[:k])} ( [^{_char_class(opening[k])}] [^\\x00]* )?"
                      for k in range(1, len(opening))]
     return " | ".join(alternatives)
-
-
-def _not_containing(tag: str, name: str) -> str:
-    """GBNF rules `name` (a non-empty text in which `tag` does not occur) and `name-K` (the rest of such a text
-    after one that ends in the first K characters of `tag`): the states of the Knuth-Morris-Pratt automaton that
-    finds `tag`, without the state where it has been found. (`( [^<] | "<" [^t] ... )*` would be shorter and
-    wrong: it lets `<<tool_call>` through.)"""
-    def after(k: int, char: str) -> int:
-        """How much of `tag` a text ends in after `char` follows a text that ends in `tag[:k]`."""
-        seen = tag[:k] + char
-        return next(j for j in range(min(len(seen), len(tag)), -1, -1) if seen.endswith(tag[:j]))
-
-    def moves(k: int) -> str:
-        onward = sorted(c for c in set(tag) if after(k, c) > 0)  # any other character goes back to the start
-        other = f"[^\\x00{''.join(_char_class(c) for c in onward)}] {name}-0"
-        return " | ".join([other] + [f"{_literal(c)} {name}-{after(k, c)}" for c in onward
-                                     if after(k, c) < len(tag)])
-
-    rules = [f"{name} ::= {moves(0)}"]
-    rules += [f"{name}-{k} ::= ( {moves(k)} )?" for k in range(len(tag))]
-    return "\n".join(rules) + "\n"

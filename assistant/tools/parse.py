@@ -1,9 +1,9 @@
 """Tool calls out of an answer's text: the Assistant's event stream with the calls' text replaced by `ToolCall`
 events (the core's one representation of a call; surfaces render it).
 
-The grammar (`assistant.tools.grammar`) decides where calls begin: `{` at the answer's start, one call per line,
-or the format's whole opening tag (`<tool_call>`, `[TOOL_CALLS]`) at the start or after text. Text is passed on as
-it streams (a part of the tag at its end, `<think`, is held only until it differs from the tag). While a call is written its pieces stream as
+The grammar (`assistant.tools.grammar`) decides by how the answer begins: `{` (or the format's whole opening tag,
+`<tool_call>`) starts calls, one per line, anything else is text, passed on as it streams (text that begins with a
+part of the tag, `<think>`, is held only until it differs from the tag). While a call is written its pieces stream as
 `ToolCallDelta`s (its id and name once they are known, then each new fragment of its arguments' text); the whole
 `ToolCall` follows as soon as its object is complete. The format's tags around calls are dropped.
 """
@@ -38,10 +38,6 @@ class CallParser:
         """The call being written: its id and name."""
         self._sent = 0
         """How much of its arguments' escaped text has been streamed."""
-        self._scan = fmt.tagged and bool(spec.offered)
-        """Text may be followed by calls: it is watched for the opening tag."""
-        self._spoken = False
-        """Text has been passed on (whitespace before a call's tag is not text)."""
         # A call's start as the grammar writes it: its name first, then its arguments' key.
         self._head = re.compile(r'\{\s*"name"\s*:\s*"([A-Za-z0-9_-]{1,64})"\s*,\s*"' + re.escape(fmt.arguments_key)
                                 + r'"\s*:\s*')
@@ -55,15 +51,10 @@ class CallParser:
         """Events for the next piece of the answer's text."""
         if self.mode is None:
             text = self._decide(text)
-        out: list[Event] = []
-        if self.mode == "text":
-            if not self._scan:
-                return [TextDelta(text)] if text else []
-            prose, text = self._until_opening(text)
-            out = [TextDelta(prose)] if prose else []
-            if self.mode == "text":
-                return out
+        if self.mode != "calls":
+            return [TextDelta(text)] if text else []
         self.pending += text
+        out: list[Event] = []
         while True:
             rest = self._untagged(self.pending.lstrip())
             if rest is None or not rest.startswith("{"):
@@ -104,21 +95,6 @@ class CallParser:
             return ""
         self.pending = ""
         return seen
-
-    def _until_opening(self, text: str) -> tuple[str, str]:
-        """The text before the opening tag in `pending` + `text`, and the rest from the tag on (the mode turns
-        to calls when the tag is there). A part of the tag at the end, and whitespace before any text, are held."""
-        seen, opening = self.pending + text, self.fmt.opening
-        at = seen.find(opening)
-        if at >= 0:
-            self.mode, self.pending = "calls", ""
-            return seen[:at] if self._spoken or seen[:at].strip() else "", seen[at:]
-        held = next(k for k in range(min(len(opening) - 1, len(seen)), -1, -1) if seen.endswith(opening[:k]))
-        prose = seen[:len(seen) - held]
-        if not (self._spoken or prose.strip()):
-            held, prose = len(seen), ""
-        self.pending, self._spoken = seen[len(seen) - held:], self._spoken or bool(prose)
-        return prose, ""
 
     def _untagged(self, rest: str) -> str | None:
         """`rest` without the format's tags at its start; None while it ends inside one (`<tool_`)."""

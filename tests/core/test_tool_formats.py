@@ -78,7 +78,7 @@ def test_every_format_has_a_grammar_llama_cpp_takes(syntax, choice):
     check_grammar(grammar, "tools")
     if syntax == "hermes":
         assert '"<tool_call>\\n" hearth-object "\\n</tool_call>"' in grammar
-        assert ('hearth-text ::= [^\\x00<] hearth-text-0 | "<" hearth-text-1' in grammar) == (choice == "auto")
+        assert ("hearth-text ::= [^<]" in grammar) == (choice == "auto")
         assert spec.grammar_for(call_format(syntax)) is spec.grammar_for(call_format(syntax))  # built once
     if syntax == "llama3":
         assert "parameters" in grammar and "( " not in grammar.split("\n")[0]  # one call per turn
@@ -126,41 +126,6 @@ def test_the_auto_grammar_lets_text_begin_with_part_of_the_tag_but_not_all_of_it
             assert walk.accepts(grammar, text), text
         for text in ("<tool_call>It is on.", '<tool_call>\n{"name": "get_time"', "<tool_call>\n<function=x>"):
             assert not walk.accepts(grammar, text), text
-
-
-@pytest.mark.parametrize("size", [1, 2, 5, 1000])
-def test_text_then_calls_after_the_tag(size):
-    """Qwen3 thinks, then calls; Qwen2.5 may say what it does first: the calls after the text are still calls."""
-    call = '<tool_call>\n{"name": "set_light", "arguments": {"room": "hall", "on": true}}\n</tool_call>'
-    text = "<think>\nThe hall is dark.\n</think>\n\nI'll turn it on <b>now</b>.\n" + call + "\n" + call
-    calls, rest = _parse(ToolSpec((LIGHT,)), "hermes", [text[i:i + size] for i in range(0, len(text), size)])
-    assert rest == text[:text.index("<tool_call>")] and [c.index for c in calls] == [0, 1]
-    assert json.loads(calls[1].arguments) == {"room": "hall", "on": True}
-    # whitespace before the tag is not text; a whole tag at the very end of text starts a call cut short
-    calls, rest = _parse(ToolSpec((LIGHT,)), "hermes", ["\n", "\n", call])
-    assert len(calls) == 1 and rest == ""
-    calls, rest = _parse(ToolSpec((LIGHT,)), "mistral", ["Sure. ", '[TOOL_CALLS][{"name": "set_light", ',
-                                                         '"arguments": {"room": "kitchen", "on": false}}]'])
-    assert rest == "Sure. " and [c.name for c in calls] == ["set_light"]
-    # the generic format's calls start the answer: a `{` after text is text
-    calls, rest = _parse(ToolSpec((LIGHT,)), "generic", ["Sure. ", '{"name": "set_light", "arguments": {}}'])
-    assert calls == [] and rest.startswith("Sure. {")
-
-
-def test_the_auto_grammar_lets_calls_follow_text_and_keeps_the_tag_out_of_text(default_model_path):
-    grammar = tools_grammar(ToolSpec((LIGHT,)), call_format("hermes"))
-    call = '<tool_call>\n{"name": "set_light", "arguments": {"room": "hall", "on": true}}\n</tool_call>'
-    with GrammarWalk(default_model_path) as walk:
-        for text in ("<think>\nDark.</think>\n" + call, "On it: " + call + "\n" + call, "a <<tool_" + call):
-            assert walk.accepts(grammar, text), text
-        for text in ("I'll do it. <tool_call>It is on.", 'Sure <tool_call>\n{"name": "get_time"',
-                     "Done. " + call + " And more text.", "x <<tool_call>\n<function=x>"):
-            assert not walk.accepts(grammar, text), text
-    mistral = tools_grammar(ToolSpec((LIGHT,)), call_format("mistral"))
-    with GrammarWalk(default_model_path) as walk:
-        assert walk.accepts(mistral, 'Sure. [TOOL_CALLS][{"name": "set_light", "arguments": {"room": "hall", '
-                                     '"on": true}}]')
-        assert not walk.accepts(mistral, 'Sure. [TOOL_CALLS] hello')
 
 
 def test_several_calls_in_one_turn_become_one_turn_each_for_llama(template):
