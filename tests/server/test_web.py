@@ -60,7 +60,9 @@ def test_page_and_assets_are_served_without_a_key_and_locked_down(live):
 
 def test_chat_streams_a_reply_with_its_route_tag(live, page):
     page.goto(live.url + "/")
-    page.wait_for_function("document.getElementById('server-info').textContent.includes('context 1024')")
+    # A locator, not wait_for_function: Playwright compiles a string predicate with eval, which the page's CSP
+    # (script-src 'self') refuses whenever the predicate is re-evaluated in the page.
+    sync_api.expect(page.locator("#server-info")).to_contain_text("context 1024", timeout=30_000)
     page.evaluate(COUNT_UPDATES)
     page.fill("#input", "Write a long story about a dragon who lives in a castle.")
     page.keyboard.press("Enter")
