@@ -154,16 +154,19 @@ class ChatFormatter(ResponseFormatter):
     id_prefix = "chatcmpl-"
 
     def __init__(self, model: str, n_per_prompt: int, include_usage: bool = False,
-                 logprobs: bool = False) -> None:
+                 logprobs: bool = False, may_call: bool = False) -> None:
         super().__init__(model, n_per_prompt, include_usage)
         self.logprobs = logprobs
+        # OpenAI opens a stream with `content: ""`, but with `null` when the answer may be tool calls: the SDK's
+        # accumulated message then has `content: None` for a pure call, as a whole answer has.
+        self.opening: str | None = None if may_call else ""
         self.called: set[int] = set()
         """Choices that made tool calls (their finish reason is `tool_calls`)."""
         self.streamed: set[str] = set()
         """Ids of the calls streamed in pieces (their whole `ToolCall` adds nothing)."""
 
     def start(self, index: int) -> bytes:
-        return sse(self._chunk([{"index": index, "delta": {"role": "assistant", "content": ""},
+        return sse(self._chunk([{"index": index, "delta": {"role": "assistant", "content": self.opening},
                                  "logprobs": None, "finish_reason": None}]))
 
     def delta(self, index: int, text: str, tokens: list[TokenEvent], offset: int) -> bytes:

@@ -124,7 +124,8 @@ def build_router() -> APIRouter:
         spec = await anyio.to_thread.run_sync(chat_job, body, hearth.settings.sampling, _limits(hearth),
                                               hearth.settings.server.truncation)
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        formatter = ChatFormatter(body.model, body.n, include_usage=usage, logprobs=bool(body.logprobs))
+        formatter = ChatFormatter(body.model, body.n, include_usage=usage, logprobs=bool(body.logprobs),
+                                  may_call=spec.requests[0].tools is not None and bool(spec.requests[0].tools.offered))
         return await respond(hearth, spec, formatter, request, body.stream)
 
     @v1.post("/completions", response_model=None, responses={200: {"model": Completion, "content": {

@@ -226,8 +226,9 @@ class ChatCompletionRequest(_Sampling):
     the context (the response then says how many tokens went: `usage.truncated_tokens` and the
     `x-hearth-truncated-tokens` header); `disabled` answers 400 `context_length_exceeded` instead. Default: the
     server's `server.truncation` setting."""
-    tools: list[ToolIn] | None = Field(None, max_length=128)
-    """Functions the model may call; their arguments are enforced by a grammar built from each JSON Schema."""
+    tools: list[ToolIn] | None = Field(None, min_length=1, max_length=128)
+    """Functions the model may call (1 to 128, as OpenAI: an empty list is a 400; leave it out for none); their
+    arguments are enforced by a grammar built from each JSON Schema."""
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     """`auto` (default with tools), `none`, `required` (calls only) or a named function."""
     parallel_tool_calls: bool | None = None

@@ -68,6 +68,24 @@ def _calls(i: int, msg: ChatMessageIn) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
+def check_tool_turns(messages: list[ChatMessage]) -> None:
+    """OpenAI's rule for tool turns: a `tool` message answers a call of the assistant message just before it (or
+    of the one before the tool messages that already answered it), by that call's id. Raises InvalidRequestError
+    naming the message (a result no call asked for would reach the model as an orphan turn)."""
+    open_calls: set[str] | None = None  # ids of the latest assistant message's calls, while tool turns follow it
+    for i, msg in enumerate(messages):
+        if msg.role == "tool":
+            where = f"messages[{i}].tool_call_id"
+            if open_calls is None:
+                raise InvalidRequestError(f"messages[{i}]: a tool message must follow an assistant message with "
+                                          f"tool_calls", param=f"messages[{i}].role")
+            if msg.tool_call_id not in open_calls:
+                raise InvalidRequestError(f"{where} '{msg.tool_call_id}' matches no call of the assistant message "
+                                          f"before it", param=where)
+        else:
+            open_calls = {c.id for c in msg.tool_calls} if msg.tool_calls else None
+
+
 def chat_message(i: int, msg: ChatMessageIn) -> ChatMessage:
     """`messages[i]` as the core's message. Raises InvalidRequestError naming the field."""
     if msg.role not in SUPPORTED_ROLES:

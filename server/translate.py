@@ -21,7 +21,7 @@ from .schemas import (
     CompletionRequest,
     _Sampling,
 )
-from .tools_in import chat_message, tool_spec
+from .tools_in import chat_message, check_tool_turns, tool_spec
 
 MAX_STOP = 4
 
@@ -114,6 +114,7 @@ def chat_job(body: ChatCompletionRequest, defaults: SamplingParams, limits: Limi
     if body.top_logprobs and not body.logprobs:
         raise InvalidRequestError("top_logprobs requires logprobs to be true", param="top_logprobs")
     messages = [chat_message(i, m) for i, m in enumerate(body.messages)]
+    check_tool_turns(messages)
     tools = tool_spec(body, messages)
     max_tokens = body.max_completion_tokens or body.max_tokens
     top = (body.top_logprobs or 0) if body.logprobs else 0

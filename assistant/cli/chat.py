@@ -66,8 +66,10 @@ def logprob_summary(tokens: list[TokenEvent]) -> dict:
 
 def reply_json(reply: Reply, assistant: Assistant) -> dict:
     usage, timings = reply.finish.usage, reply.finish.timings
+    # As the server says it: an answer that stopped after its calls finished because of them.
+    reason = "tool_calls" if reply.tool_calls and reply.finish.reason == "stop" else reply.finish.reason
     return {
-        "text": reply.text, "model": assistant.model_info.id, "finish_reason": reply.finish.reason,
+        "text": reply.text, "model": assistant.model_info.id, "finish_reason": reason,
         "route": reply.decision.route, "route_reasons": list(reply.decision.reasons),
         "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                   "total_tokens": usage.total_tokens, "cached_tokens": usage.cached_tokens},

@@ -14,7 +14,11 @@ CHOICES = ("auto", "none", "required")
 
 
 def _tool(i: int, entry: Any) -> Tool:
-    fn = entry.get("function", entry) if isinstance(entry, dict) else None  # a bare function object works too
+    # A bare function object ({"name": ..., "parameters": ...}, as llm and Ollama's docs write tools) works too.
+    fn = entry.get("function", entry) if isinstance(entry, dict) else None
+    if isinstance(entry, dict) and entry.get("type", "function") != "function":
+        raise InvalidRequestError(f"--tools: entry {i}: type '{entry['type']}' is not supported (only 'function')",
+                                  param="--tools")
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
         raise InvalidRequestError(f"--tools: entry {i} is not a function with a name (OpenAI's tools shape: "
                                   '{"type": "function", "function": {"name": ..., "parameters": {...}}})',
@@ -36,6 +40,8 @@ def load_tools(path: str, choice: str = "auto") -> ToolSpec:
         raise InvalidRequestError(f"--tools: {path} is not JSON: {exc}", param="--tools") from None
     if not isinstance(data, list):
         raise InvalidRequestError(f"--tools: {path} must hold a JSON list of tools", param="--tools")
+    if not data:
+        raise InvalidRequestError(f"--tools: {path} holds no tools (an empty list)", param="--tools")
     tools = tuple(_tool(i, entry) for i, entry in enumerate(data))
     named = choice not in CHOICES
     spec = ToolSpec(tools=tools, choice="named" if named else choice, name=choice if named else None)  # type: ignore[arg-type]

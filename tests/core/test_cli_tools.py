@@ -21,7 +21,9 @@ def test_tool_calls_are_shown_and_in_json(home, tmp_path):  # noqa: F811
             "--max-tokens", "48", "--seed", "2"]
     res = hearth(*args, "--json", home=home)
     assert res.returncode == 0, res.stderr
-    [call] = json.loads(res.stdout)["tool_calls"]
+    out = json.loads(res.stdout)
+    [call] = out["tool_calls"]
+    assert out["finish_reason"] == "tool_calls"  # as the server says it
     assert call["name"] == "set_light" and call["id"].startswith("call_")
     jsonschema.validate(call["arguments"], TOOLS[0]["function"]["parameters"])
     shown = hearth(*args, home=home)
@@ -31,7 +33,8 @@ def test_tool_calls_are_shown_and_in_json(home, tmp_path):  # noqa: F811
 
 def test_bad_tool_files_are_one_line(home, tmp_path):  # noqa: F811
     cases = {"missing.json": None, "notjson.json": "{", "unenforceable.json": json.dumps([{"type": "function",
-             "function": {"name": "f", "parameters": {"type": "object", "properties": {"n": {"minimum": 3}}}}}])}
+             "function": {"name": "f", "parameters": {"type": "object", "properties": {"n": {"minimum": 3}}}}}]),
+             "empty.json": "[]", "notfunction.json": json.dumps([{"type": "retrieval", "name": "f"}])}
     for name, text in cases.items():
         path = tmp_path / name
         if text is not None:
@@ -39,3 +42,4 @@ def test_bad_tool_files_are_one_line(home, tmp_path):  # noqa: F811
         res = hearth("chat", "-p", "hi", "--tools", str(path), home=home)
         assert res.returncode != 0 and b"Traceback" not in res.stderr, res.stderr
         assert b"--tools" in res.stderr or b"minimum" in res.stderr, res.stderr
+        assert b"tool_choice" not in res.stderr, res.stderr  # none was given: the fault is the file's

@@ -128,6 +128,7 @@ def test_sdk_stream_helper_reassembles_calls(client):
         final = stream.get_final_completion()
     choice = final.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    assert choice.message.content is None  # the stream opened with content null, as OpenAI's do for calls
     for call in choice.message.tool_calls:
         check_call(call.function.name, call.function.arguments)
 
@@ -166,6 +167,10 @@ def _post(live, body) -> httpx.Response:
         "name": "set_temperature", "arguments": "[1, 2]"}}]}]}, "messages[1].tool_calls[0].function.arguments"),
     ({"messages": [HISTORY[0], {"role": "tool", "content": "22"}]}, "messages[1].tool_call_id"),
     ({"messages": [HISTORY[0], {"role": "assistant", "content": None}]}, "messages[1].content"),
+    ({"messages": [HISTORY[0], {"role": "tool", "tool_call_id": "call_1", "content": "22"}]}, "messages[1].role"),
+    ({"messages": [*HISTORY[:2], {**HISTORY[2], "tool_call_id": "call_9"}]}, "messages[2].tool_call_id"),
+    ({"messages": [*HISTORY, {"role": "user", "content": "ok"}, HISTORY[2]]}, "messages[4].role"),
+    ({"messages": ASK, "tools": []}, "tools"),
     ({"messages": ASK, "tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "nope"}}},
      "tool_choice"),
     ({"messages": ASK, "tool_choice": "required"}, "tool_choice"),
