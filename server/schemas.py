@@ -227,8 +227,7 @@ class ChatCompletionRequest(_Sampling):
     `x-hearth-truncated-tokens` header); `disabled` answers 400 `context_length_exceeded` instead. Default: the
     server's `server.truncation` setting."""
     tools: list[ToolIn] | None = Field(None, min_length=1, max_length=128)
-    """Functions the model may call (1 to 128, as OpenAI: an empty list is a 400; leave it out for none); their
-    arguments are enforced by a grammar built from each JSON Schema."""
+    """Functions the model may call (1 to 128, as OpenAI's); a grammar built from each schema enforces arguments."""
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     """`auto` (default with tools), `none`, `required` (calls only) or a named function."""
     parallel_tool_calls: bool | None = None
