@@ -1,5 +1,5 @@
-"""The shipped tool-call calibration, re-measured: the real default model calls tools on a small fixed subset of
-the held-out (test) requests of the graded tool-call set, greedy and under the default sampler, and the shipped
+"""The shipped tool-call calibration, re-measured: the real default model calls tools on the held-out (test)
+requests of the graded tool-call set, greedy and under the default sampler, and the shipped
 score must still separate its wrong calls from its right ones and escalate about the target share under each
 sampler (the point of fitting it under several). Nothing here is read back from the calibration's metadata."""
 
@@ -13,16 +13,19 @@ from assistant.escalation.evaluate import auroc
 from assistant.escalation.scoring import load_calibration
 from assistant.escalation.signals import compute_signals
 
-EVERY = 2
-"""Every 2nd request of the test split (38 requests; 76 calls of ~30 tokens, ~40 s on a quiet machine)."""
+EVERY = 1
+"""The whole test split (76 requests; 152 calls of ~30 tokens, ~2 min on a quiet machine). Half of it (every 2nd
+request, 76 calls) measured AUROC 0.633-0.660 on machines where the whole split measures 0.735: an AUROC over 76
+calls with ~25 wrong has a standard error near 0.07, too wide for a floor that tells a right fit from chance."""
 TARGET = 0.3
-AUROC_FLOOR = 0.65
-"""Below what this subset measured when the calibration was shipped (0.832 over both samplers; 0.742 on the whole
-test split, 228 calls under three samplers): a score with its signs flipped or another model's fit lands near or
-below 0.5."""
+AUROC_FLOOR = 0.6
+"""Three standard errors (~0.045 over 152 calls with ~50 wrong, Hanley & McNeil 1982) below what the split
+measures (0.735 greedy + default, 2026-12-08; 0.742 under three samplers when the calibration was shipped); a
+score with no signal (AUROC 0.5) passes with probability ~2% (0.6 is two of its standard errors, ~0.05, above
+0.5), one with its signs flipped (~0.26) never."""
 RATE_TOLERANCE = 0.15
-"""Around the 30% target, per sampler. The subset escalated 36.8% (greedy) and 28.9% (default) when the
-calibration was shipped (32.9% and 26.3% on the whole test split); a threshold read from the wrong quantiles (or
+"""Around the 30% target, per sampler. The split escalated 32.9% (greedy) and 27.6% (default) on 2026-12-08
+(32.9% and 26.3% when the calibration was shipped); a threshold read from the wrong quantiles (or
 their complement: 70%), or a fit under the default sampler only (it escalated 2.4% of greedy calls), lands
 outside."""
 
